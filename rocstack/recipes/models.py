@@ -1,0 +1,247 @@
+"""Pydantic models for component recipes and stacks.
+
+A component recipe says how one component (flash-attention, our kernels, ...) is
+fetched, built for a list of gfx arches and validated. A stack says which base
+image, ROCm, Python and torch the components are built on. Both are strict:
+unknown fields are errors, so a typo in a recipe never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rocstack.arches import all_arches
+from rocstack.arches import parse_target_id as _parse_target_id
+from rocstack.errors import ArchError
+
+_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_target_id(text: str):
+    """The registry's parser, with its one-line error turned into a pydantic field error."""
+    try:
+        return _parse_target_id(text)
+    except ArchError as exc:
+        raise ValueError(exc.one_line()) from None
+
+
+def _check_version(text: str) -> str:
+    try:
+        Version(text)
+    except InvalidVersion as exc:
+        raise ValueError(f"'{text}' is not a version number") from exc
+    return text
+
+
+# --- sources --------------------------------------------------------------------
+
+
+class GitSource(Strict):
+    kind: Literal["git"]
+    url: str
+    ref: str = Field(description="full 40-hex commit: tags and branches move")
+    tag: str | None = Field(None, description="human-readable name of the commit")
+    submodules: bool = True
+
+    @field_validator("ref")
+    @classmethod
+    def _pinned(cls, ref: str) -> str:
+        if not _SHA_RE.match(ref):
+            raise ValueError(f"git ref '{ref}' is not pinned: give the full 40-character commit sha")
+        return ref
+
+
+class PyPISource(Strict):
+    kind: Literal["pypi"]
+    package: str
+    version: str
+    dist: Literal["sdist", "wheel"] = "sdist"
+
+    _v = field_validator("version")(classmethod(lambda cls, v: _check_version(v)))
+
+
+class LocalSource(Strict):
+    kind: Literal["local"]
+    path: str = Field(description="directory relative to the project root, copied into the build")
+
+
+Source = Annotated[Union[GitSource, PyPISource, LocalSource], Field(discriminator="kind")]
+
+
+# --- build ----------------------------------------------------------------------
+
+
+class ArchFlag(Strict):
+    """How the arch list reaches the component's build system.
+
+    Each upstream spells it differently (PYTORCH_ROCM_ARCH ``;``, GPU_ARCHS ``;``,
+    HIP_ARCHITECTURES space-separated, ``-DAMDGPU_TARGETS=``): the recipe says which.
+    """
+
+    name: str = Field(description="environment variable or CMake cache variable")
+    kind: Literal["env", "cmake"] = "env"
+    separator: Literal[";", " ", ","] = ";"
+    features: bool = Field(False, description="keep target-ID features (gfx942:xnack-) or strip to the processor")
+
+    def render(self, targets) -> str:
+        names = [str(t) if self.features else t.processor for t in targets]
+        value = self.separator.join(dict.fromkeys(names))
+        if self.kind == "cmake":
+            return f"-D{self.name}={value}"
+        return value
+
+
+class BuildSpec(Strict):
+    toolchain: Literal["rocm", "triton", "none"] = Field(
+        description="rocm: compiled with the stack's ROCm (arch support bounded by its version); "
+        "triton: Triton AOT; none: no device code"
+    )
+    arch_flags: list[ArchFlag] = []
+    env: dict[str, str] = {}
+    memory_per_job_gb: float = Field(2.0, gt=0, description="peak RSS of one compile job; MAX_JOBS = min(cpus, memory / this)")
+    max_jobs: int | None = Field(None, ge=1, description="hard cap on parallel jobs")
+    system_packages: list[str] = Field([], description="apt packages the build stage needs")
+    pip_packages: list[str] = Field([], description="pip requirements the build stage needs")
+    commands: list[str] = Field(min_length=1, description="shell commands run in the source dir; wheels go to $WHEEL_DIR")
+
+
+class Artifacts(Strict):
+    wheels: bool = True
+    files: dict[str, str] = Field({}, description="build-stage path -> absolute path in the runtime image")
+    libraries: list[str] = Field([], description="globs of the shared libraries the component installs (relative to site-packages)")
+
+
+class ValidationPolicy(Strict):
+    gpu_extensions: list[str] = []
+    required_symbols: list[str] = []
+    required_symbols_in: list[str] = []
+    allowed_unresolved: list[str] = []
+    preload: list[str] = []
+    glibcxx_max: str | None = None
+    manylinux: str | None = None
+    imports: list[str] = []
+    pytest: list[str] = []
+    perf: dict[str, dict[str, float]] = Field({}, description="arch -> metric -> floor")
+
+    @field_validator("perf")
+    @classmethod
+    def _known_perf_arches(cls, perf: dict) -> dict:
+        for arch in perf:
+            parse_target_id(arch)
+        return perf
+
+
+class ComponentRecipe(Strict):
+    name: str = Field(pattern=_NAME_RE)
+    version: str
+    description: str = ""
+    source: Source
+    arches: list[str] = Field(min_length=1, description="gfx arches the component can be built for")
+    arch_note: str = Field("", description="why the arch list is what it is, shown when an arch is refused")
+    build: BuildSpec
+    artifacts: Artifacts = Artifacts()
+    validation: ValidationPolicy = ValidationPolicy()
+
+    @field_validator("arches")
+    @classmethod
+    def _known_arches(cls, arches: list[str]) -> list[str]:
+        known = all_arches()
+        for arch in arches:
+            if arch not in known:
+                parse_target_id(arch)  # raises the registry's one-line error with a suggestion
+        return arches
+
+    @model_validator(mode="after")
+    def _perf_arches_supported(self) -> "ComponentRecipe":
+        for arch in self.validation.perf:
+            if parse_target_id(arch).processor not in self.arches:
+                raise ValueError(f"validation.perf names {arch}, which the component does not support ({', '.join(self.arches)})")
+        return self
+
+
+# --- stacks ---------------------------------------------------------------------
+
+
+class DebootstrapBase(Strict):
+    suite: str = "bookworm"
+    variant: str = "minbase"
+    include: list[str] = ["python3", "python3-venv", "ca-certificates"]
+
+
+class BaseImage(Strict):
+    image: str | None = Field(None, description="image reference, e.g. rocm/dev-ubuntu-22.04:6.4")
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+    debootstrap: DebootstrapBase | None = Field(None, description="build the base locally (no registry needed)")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "BaseImage":
+        if (self.image is None) == (self.debootstrap is None):
+            raise ValueError("base needs exactly one of 'image' (a registry image) or 'debootstrap' (built locally)")
+        if self.digest and not self.image:
+            raise ValueError("base.digest pins a registry image: give base.image too")
+        return self
+
+
+class OSInfo(Strict):
+    name: Literal["debian", "ubuntu", "rhel"]
+    version: str
+
+
+class TorchSpec(Strict):
+    version: str
+    variant: Literal["cpu", "rocm"]
+    index_url: str | None = Field(None, description="pip index serving this torch build (ROCm wheels)")
+    wheelhouse: bool = Field(False, description="take torch from --wheelhouse instead of an index")
+
+    _v = field_validator("version")(classmethod(lambda cls, v: _check_version(v)))
+
+    @model_validator(mode="after")
+    def _has_source(self) -> "TorchSpec":
+        if not self.index_url and not self.wheelhouse:
+            raise ValueError("torch needs index_url or wheelhouse: true; a bare PyPI fallback is how a CPU-only torch slips in")
+        return self
+
+
+class Stack(Strict):
+    name: str = Field(pattern=_NAME_RE)
+    description: str = ""
+    base: BaseImage
+    os: OSInfo
+    rocm: str | None = Field(None, description="ROCm version of the base image; none for CPU-only stacks")
+    python: str
+    torch: TorchSpec
+    triton: str | None = Field(None, description="triton version pinned in the Python env")
+    system_packages: list[str] = Field([], description="apt packages of the Python env stage")
+    components: list[str] = Field(min_length=1)
+    default_arches: list[str] = ["gfx942"]
+    template: str | None = Field(None, description="template (relative to images/) that extends Dockerfile.j2")
+    ci: Literal["build", "render"] = Field(
+        "render", description="what CI proves for this stack: built and validated, or rendered only"
+    )
+
+    @field_validator("rocm", "python", "triton")
+    @classmethod
+    def _versions(cls, value: str | None) -> str | None:
+        return None if value is None else _check_version(value)
+
+    @field_validator("default_arches")
+    @classmethod
+    def _known_default_arches(cls, arches: list[str]) -> list[str]:
+        for arch in arches:
+            parse_target_id(arch)
+        return arches
+
+    @model_validator(mode="after")
+    def _rocm_matches_torch(self) -> "Stack":
+        if self.torch.variant == "rocm" and self.rocm is None:
+            raise ValueError("torch.variant is rocm but the stack sets no rocm version")
+        return self

@@ -1,0 +1,57 @@
+# Rendered by rocstack 0.1.0 from stack 'rocm64-ubuntu2204' for gfx90a,gfx942.
+# Do not edit: re-render with `rocstack render --stack rocm64-ubuntu2204 --arch gfx90a,gfx942`.
+
+FROM rocm/dev-ubuntu-22.04:6.4.1-complete AS base
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+COPY rocstack/images/files/rocstack-pip.sh /usr/local/bin/rocstack-pip
+RUN python3 -m venv /opt/venv
+
+FROM base AS python-env
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3-venv git \
+    && rm -rf /var/lib/apt/lists/*
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip install --index-url https://download.pytorch.org/whl/rocm6.4 torch==2.9.1 \
+    && rocstack-pip install triton==3.5.1
+
+FROM python-env AS build-rocstack-kernels
+COPY sources/rocstack-kernels /src/rocstack-kernels
+WORKDIR /src/rocstack-kernels
+ENV ROCSTACK_ARCHES="gfx90a,gfx942" \
+    MAX_JOBS="16" \
+    WHEEL_DIR="/out/wheels"
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    mkdir -p /out/wheels \
+    && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
+    && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
+    && python -m rocstack_kernels.aot --arch "$ROCSTACK_ARCHES" --out /out/aot
+
+FROM python-env AS runtime
+COPY rocstack /opt/rocstack/src
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip install /opt/rocstack/src /opt/rocstack/src/validation
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
+    rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
+COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+LABEL io.rocstack.arches="gfx90a,gfx942" \
+      io.rocstack.components="{\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \
+      io.rocstack.stack="rocm64-ubuntu2204" \
+      org.opencontainers.image.description="ROCm 6.4 on Ubuntu 22.04 (MI210/MI250, MI300X/MI325X), ROCm torch" \
+      org.opencontainers.image.title="rocstack rocm64-ubuntu2204" \
+      org.opencontainers.image.vendor="rocstack" \
+      org.opencontainers.image.version="0.1.0"
