@@ -99,6 +99,16 @@ def _labels(selection: Selection) -> dict[str, str]:
     }
 
 
+def _versions(selection: Selection) -> list[str]:
+    stack = selection.stack
+    lines = [f"rocstack {__version__}", f"stack {stack.name}", f"arches {selection.arch_list}",
+             f"torch {stack.torch.version} ({stack.torch.variant})"]
+    if stack.triton:
+        lines.append(f"triton {stack.triton}")
+    lines += [f"{r.name} {r.version} {_source_ref(r)}" for r in selection.components]
+    return lines
+
+
 def _source_ref(recipe: ComponentRecipe) -> str:
     source = recipe.source
     if source.kind == "git":
@@ -154,6 +164,7 @@ def render_dockerfile(
             base_ref=base_reference(selection),
             components=[_component_context(r, selection, resources) for r in selection.components],
             labels=_labels(selection),
+            versions=_versions(selection),
         )
     except jinja2.TemplateNotFound as exc:
         raise RecipeError(f"template '{exc.name}' not found in {', '.join(map(str, search_path))}", "check the stack's 'template' field") from None

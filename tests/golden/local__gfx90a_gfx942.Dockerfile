@@ -45,6 +45,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
 COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack local' 'arches gfx90a,gfx942' 'torch 2.13.0 (cpu)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx90a,gfx942" \
       io.rocstack.components="{\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \
       io.rocstack.stack="local" \

@@ -48,6 +48,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
 COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack rocm70-ubuntu2404' 'arches gfx942,gfx950' 'torch 2.10.0 (rocm)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx942,gfx950" \
       io.rocstack.components="{\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \
       io.rocstack.stack="rocm70-ubuntu2404" \

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine (as root) for rocstack: system packages, the
+# Docker engine, and the Python packages (rocstack + rocstack-kernels + test deps).
+# Idempotent; used by the README quick start and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+section() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+# System packages: the Docker engine, debootstrap for the local base image, the
+# registry for push/pull tests, and the independent tools the audit is checked
+# against (hipcc, clang-offload-bundler, llvm-readobj/readelf, binutils).
+APT_PACKAGES=(
+  docker.io debootstrap docker-registry
+  binutils g++ git
+  hipcc libamdhip64-dev
+  clang-19 llvm-19 lld-19
+  busybox-static apache2-utils
+)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  section "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+section "Docker engine"
+bash scripts/start-dockerd.sh
+
+section "Python packages"
+python3 -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# torch==2.13.0 resolves to the machine's CPU wheel (pip's configured find-links);
+# triton is pinned to the version on the GPU machines that run our AOT-built kernels.
+python3 -m pip install -q "torch==2.13.0" "triton==3.6.0"
+python3 -m pip install -q -e ".[dev]" -e ./kernels
+python3 -c "import rocstack, rocstack_kernels, torch, triton; print('rocstack', rocstack.__version__, '| torch', torch.__version__, '| triton', triton.__version__)"
