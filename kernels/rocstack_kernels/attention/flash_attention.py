@@ -1,0 +1,310 @@
+"""Flash-attention forward (prefill): Triton kernel, launcher and float64 reference.
+
+Layouts follow the serving engines (flash-attn's conventions):
+
+* dense batch: q ``[B, Sq, Hq, D]``, k/v ``[B, Sk, Hkv, D]``, out like q,
+  lse ``[B, Hq, Sq]`` (float32, natural log);
+* packed variable-length batch: q ``[total_q, Hq, D]``, k/v ``[total_k, Hkv, D]``,
+  ``cu_seqlens_q``/``cu_seqlens_k`` int32 ``[B + 1]`` prefix sums, lse ``[Hq, total_q]``.
+
+Hq must be a multiple of Hkv (MHA, GQA, MQA). With ``causal=True`` and
+``Sq != Sk`` the mask is aligned to the end (chunked prefill): query row ``i``
+sees keys ``j <= i + Sk - Sq``.
+
+A row that sees no key at all (``Sk == 0``, or a causal row with
+``i + Sk - Sq < 0``) is *fully masked*: its output is defined as zeros and its
+log-sum-exp as ``-inf`` (the softmax over an empty set has no value; zeros are
+what the LSE merge of split attention expects from an empty part).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from rocstack_kernels.attention.configs import prefill_config
+from rocstack_kernels.attention.inputs import (
+    check_attention_dtype,
+    check_cu_seqlens,
+    check_head_dim,
+    check_heads,
+    check_last_dim_contiguous,
+    check_same_device,
+    interpreting,
+    resolve_softmax_scale,
+)
+from rocstack_kernels.attention.triton_helpers import dot
+
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
+SUPPORTED_HEAD_DIMS = (64, 128, 256)
+
+
+@triton.jit
+def _attend_kv_blocks(
+    acc, l_i, m_i, q,
+    k_base, v_base, stride_ks, stride_vs,
+    offs_n, offs_d, q_limit,
+    lo, hi, seqlen_k, qk_scale,
+    MASKED: tl.constexpr, IS_CAUSAL: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):
+    """Online-softmax update of (acc, l_i, m_i) over keys [lo, hi) in BLOCK_N steps.
+
+    ``MASKED`` blocks (the causal diagonal and the ragged tail) check every
+    score; the others are known to be fully visible and skip the mask work.
+    ``m_i`` lives in the log2 domain (scores are pre-multiplied by
+    softmax_scale * log2(e) so exp2 can be used).
+    """
+    for start_n in range(lo, hi, BLOCK_N):
+        offs_kv = start_n + offs_n
+        if MASKED:
+            in_range = offs_kv < seqlen_k
+            k = tl.load(k_base + offs_kv[:, None] * stride_ks + offs_d[None, :],
+                        mask=in_range[:, None], other=0.0)
+        else:
+            k = tl.load(k_base + offs_kv[:, None] * stride_ks + offs_d[None, :])
+        qk = dot(q, tl.trans(k), tl.zeros([q.shape[0], BLOCK_N], tl.float32), UPCAST_DOT)
+        if MASKED:
+            visible = in_range[None, :]
+            if IS_CAUSAL:
+                visible = visible & (offs_kv[None, :] <= q_limit[:, None])
+            qk = tl.where(visible, qk * qk_scale, float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(qk, 1))
+            # A row with nothing visible yet keeps m = -inf; subtract 0 instead
+            # so exp2 gives 0 rather than NaN (-inf - -inf).
+            m_shift = tl.where(m_new == float("-inf"), 0.0, m_new)
+            p = tl.math.exp2(qk - m_shift[:, None])
+            alpha = tl.math.exp2(m_i - m_shift)
+            v = tl.load(v_base + offs_kv[:, None] * stride_vs + offs_d[None, :],
+                        mask=in_range[:, None], other=0.0)
+        else:
+            m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
+            p = tl.math.exp2(qk * qk_scale - m_new[:, None])
+            alpha = tl.math.exp2(m_i - m_new)
+            v = tl.load(v_base + offs_kv[:, None] * stride_vs + offs_d[None, :])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None]
+        acc = dot(p.to(v.dtype), v, acc, UPCAST_DOT)
+        m_i = m_new
+    return acc, l_i, m_i
+
+
+# Lengths and the GQA group are runtime values that must not be specialized
+# (== 1, % 16): one prebuilt binary then serves every batch shape.
+@triton.jit(do_not_specialize=["seqlen_q_dense", "seqlen_k_dense", "group_size"])
+def flash_attention_fwd_kernel(
+    Q, K, V, Out, Lse, cu_seqlens_q, cu_seqlens_k,
+    stride_qb, stride_qs, stride_qh,
+    stride_kb, stride_ks, stride_kh,
+    stride_vb, stride_vs, stride_vh,
+    stride_ob, stride_os, stride_oh,
+    stride_lb, stride_lh,
+    seqlen_q_dense, seqlen_k_dense, group_size, qk_scale,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    IS_CAUSAL: tl.constexpr, IS_VARLEN: tl.constexpr, RETURN_LSE: tl.constexpr,
+    UPCAST_DOT: tl.constexpr = False,
+):
+    head = tl.program_id(1)
+    batch = tl.program_id(2)
+    kv_head = head // group_size
+    if IS_VARLEN:
+        q_start = tl.load(cu_seqlens_q + batch)
+        seqlen_q = tl.load(cu_seqlens_q + batch + 1) - q_start
+        k_start = tl.load(cu_seqlens_k + batch)
+        seqlen_k = tl.load(cu_seqlens_k + batch + 1) - k_start
+        q_off = q_start.to(tl.int64) * stride_qs
+        k_off = k_start.to(tl.int64) * stride_ks
+        v_off = k_start.to(tl.int64) * stride_vs
+        o_off = q_start.to(tl.int64) * stride_os
+        l_off = q_start.to(tl.int64)
+    else:
+        seqlen_q = seqlen_q_dense
+        seqlen_k = seqlen_k_dense
+        q_off = batch.to(tl.int64) * stride_qb
+        k_off = batch.to(tl.int64) * stride_kb
+        v_off = batch.to(tl.int64) * stride_vb
+        o_off = batch.to(tl.int64) * stride_ob
+        l_off = batch.to(tl.int64) * stride_lb
+    # Causal work grows with the block index: launch the heaviest blocks first
+    # so the tail of the grid is made of short programs.
+    if IS_CAUSAL:
+        block_m = tl.num_programs(0) - 1 - tl.program_id(0)
+    else:
+        block_m = tl.program_id(0)
+    m0 = block_m * BLOCK_M
+    if m0 >= seqlen_q:
+        return
+
+    offs_m = m0 + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    row_ok = offs_m < seqlen_q
+
+    q_base = Q + q_off + head * stride_qh
+    k_base = K + k_off + kv_head * stride_kh
+    v_base = V + v_off + kv_head * stride_vh
+    q = tl.load(q_base + offs_m[:, None] * stride_qs + offs_d[None, :], mask=row_ok[:, None], other=0.0)
+
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+
+    # Keys [0, full_hi) are visible to every row of the block; [full_hi, hi)
+    # need the mask. Causal: row i sees keys j <= i + (seqlen_k - seqlen_q).
+    diag = seqlen_k - seqlen_q
+    q_limit = offs_m + diag
+    if IS_CAUSAL:
+        hi = tl.minimum(seqlen_k, m0 + BLOCK_M + diag)
+        full_hi = tl.maximum(tl.minimum(m0 + diag + 1, seqlen_k), 0)
+    else:
+        hi = seqlen_k
+        full_hi = seqlen_k
+    full_hi = (full_hi // BLOCK_N) * BLOCK_N
+    acc, l_i, m_i = _attend_kv_blocks(
+        acc, l_i, m_i, q, k_base, v_base, stride_ks, stride_vs, offs_n, offs_d, q_limit,
+        0, full_hi, seqlen_k, qk_scale, False, IS_CAUSAL, BLOCK_N, UPCAST_DOT)
+    acc, l_i, m_i = _attend_kv_blocks(
+        acc, l_i, m_i, q, k_base, v_base, stride_ks, stride_vs, offs_n, offs_d, q_limit,
+        full_hi, hi, seqlen_k, qk_scale, True, IS_CAUSAL, BLOCK_N, UPCAST_DOT)
+
+    # Fully masked rows (l == 0) have acc == 0: dividing by 1 writes zeros.
+    empty = l_i == 0.0
+    out = acc / tl.where(empty, 1.0, l_i)[:, None]
+    o_base = Out + o_off + head * stride_oh
+    tl.store(o_base + offs_m[:, None] * stride_os + offs_d[None, :], out.to(Out.dtype.element_ty),
+             mask=row_ok[:, None])
+    if RETURN_LSE:
+        lse = tl.where(empty, float("-inf"), (m_i + tl.math.log2(tl.where(empty, 1.0, l_i))) * 0.6931471805599453)
+        l_base = Lse + l_off + head * stride_lh
+        tl.store(l_base + offs_m, lse, mask=row_ok)
+
+
+def _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k):
+    check_same_device(q=q, k=k, v=v, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k)
+    check_attention_dtype(q=q, k=k, v=v)
+    varlen = cu_seqlens_q is not None or cu_seqlens_k is not None
+    if varlen and (cu_seqlens_q is None or cu_seqlens_k is None):
+        missing = "cu_seqlens_k" if cu_seqlens_k is None else "cu_seqlens_q"
+        raise ValueError(f"{missing}: must be given together with the other cu_seqlens (packed batch)")
+    rank = 3 if varlen else 4
+    layout = "[total_tokens, heads, head_dim]" if varlen else "[batch, seqlen, heads, head_dim]"
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.dim() != rank:
+            raise ValueError(f"{name}: expected {rank} dims {layout}, got shape {tuple(t.shape)}")
+        check_last_dim_contiguous(name, t)
+    if k.shape != v.shape:
+        raise ValueError(f"v: shape {tuple(v.shape)} must equal k's shape {tuple(k.shape)}")
+    check_head_dim("q", q.shape[-1], SUPPORTED_HEAD_DIMS)
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"k: head_dim {k.shape[-1]} must equal q's head_dim {q.shape[-1]}")
+    check_heads(q.shape[-2], k.shape[-2])
+    if varlen:
+        max_seqlen_q = check_cu_seqlens("cu_seqlens_q", cu_seqlens_q, q.shape[0])
+        check_cu_seqlens("cu_seqlens_k", cu_seqlens_k, k.shape[0])
+        if cu_seqlens_q.shape != cu_seqlens_k.shape:
+            raise ValueError(f"cu_seqlens_k: {cu_seqlens_k.shape[0] - 1} sequences but cu_seqlens_q has "
+                             f"{cu_seqlens_q.shape[0] - 1}")
+        return True, max_seqlen_q
+    if k.shape[0] != q.shape[0]:
+        raise ValueError(f"k: batch {k.shape[0]} must equal q's batch {q.shape[0]}")
+    return False, q.shape[1]
+
+
+def flash_attention(q, k, v, causal: bool, softmax_scale: float | None = None,
+                    cu_seqlens_q=None, cu_seqlens_k=None, return_lse: bool = False,
+                    config: dict | None = None):
+    """Attention forward; returns ``out`` or ``(out, lse)`` with ``return_lse``.
+
+    ``config`` overrides the per-arch tile config (keys of ``configs.prefill_config``);
+    it exists for tuning sweeps, callers normally leave it out.
+    """
+    varlen, max_seqlen_q = _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k)
+    scale = resolve_softmax_scale(softmax_scale, q.shape[-1])
+    head_dim = q.shape[-1]
+    num_heads = q.shape[-2]
+    group = num_heads // k.shape[-2]
+    out = torch.empty_like(q)
+    if varlen:
+        # The grid needs the longest sequence: check_cu_seqlens read it in its
+        # one host sync (serving engines pass max_seqlen; this signature has none).
+        batch = cu_seqlens_q.shape[0] - 1
+        seqlen_q = seqlen_k = 0
+        lse = torch.empty((num_heads, q.shape[0]), device=q.device, dtype=torch.float32)
+        q_strides = (0, q.stride(0), q.stride(1))
+        k_strides = (0, k.stride(0), k.stride(1))
+        v_strides = (0, v.stride(0), v.stride(1))
+        o_strides = (0, out.stride(0), out.stride(1))
+        l_strides = (0, lse.stride(0))
+    else:
+        batch, seqlen_q = q.shape[0], q.shape[1]
+        seqlen_k = k.shape[1]
+        lse = torch.empty((batch, num_heads, seqlen_q), device=q.device, dtype=torch.float32)
+        q_strides = (q.stride(0), q.stride(1), q.stride(2))
+        k_strides = (k.stride(0), k.stride(1), k.stride(2))
+        v_strides = (v.stride(0), v.stride(1), v.stride(2))
+        o_strides = (out.stride(0), out.stride(1), out.stride(2))
+        l_strides = (lse.stride(0), lse.stride(1))
+    if batch == 0 or max_seqlen_q == 0 or num_heads == 0:
+        return (out, lse) if return_lse else out
+    cfg = dict(prefill_config(q.device, head_dim))
+    if config:
+        cfg.update(config)
+    launch = {key: cfg.pop(key) for key in list(cfg) if key not in ("BLOCK_M", "BLOCK_N")}
+    grid = (triton.cdiv(max_seqlen_q, cfg["BLOCK_M"]), num_heads, batch)
+    dummy = cu_seqlens_q if varlen else q  # never read when IS_VARLEN is False
+    flash_attention_fwd_kernel[grid](
+        q, k, v, out, lse, dummy, cu_seqlens_k if varlen else dummy,
+        *q_strides, *k_strides, *v_strides, *o_strides, *l_strides,
+        seqlen_q, seqlen_k, group, scale * LOG2E,
+        HEAD_DIM=head_dim, IS_CAUSAL=bool(causal), IS_VARLEN=varlen, RETURN_LSE=bool(return_lse),
+        UPCAST_DOT=interpreting() and q.dtype == torch.bfloat16,
+        **cfg, **launch,
+    )
+    return (out, lse) if return_lse else out
+
+
+def _reference_one(q, k, v, causal, scale):
+    """float64 attention of one sequence: q [Sq, Hq, D], k/v [Sk, Hkv, D]."""
+    sq, hq, _ = q.shape
+    sk, hkv, _ = k.shape
+    qd = q.double().transpose(0, 1)  # [Hq, Sq, D]
+    kd = k.double().repeat_interleave(hq // hkv, dim=1).transpose(0, 1)
+    vd = v.double().repeat_interleave(hq // hkv, dim=1).transpose(0, 1)
+    scores = qd @ kd.transpose(1, 2) * scale  # [Hq, Sq, Sk]
+    if causal:
+        rows = torch.arange(sq, device=q.device)[:, None]
+        cols = torch.arange(sk, device=q.device)[None, :]
+        scores = scores.masked_fill(cols > rows + (sk - sq), float("-inf"))
+    lse = torch.logsumexp(scores, dim=-1) if sk else torch.full((hq, sq), float("-inf"), dtype=torch.float64)
+    weights = torch.exp(scores - lse[..., None])
+    weights = torch.nan_to_num(weights, nan=0.0)  # fully masked rows -> zeros
+    out = (weights @ vd).transpose(0, 1)  # [Sq, Hq, D]
+    return out, lse
+
+
+def flash_attention_reference(q, k, v, causal, softmax_scale=None, cu_seqlens_q=None, cu_seqlens_k=None):
+    """Naive SDPA in float64 with the same layouts; returns (out, lse) in float64."""
+    scale = resolve_softmax_scale(softmax_scale, q.shape[-1])
+    if cu_seqlens_q is None:
+        parts = [_reference_one(q[b], k[b], v[b], causal, scale) for b in range(q.shape[0])]
+        out = torch.stack([p[0] for p in parts]) if parts else q.double()
+        lse = torch.stack([p[1] for p in parts]) if parts else torch.empty((0, q.shape[2], q.shape[1]))
+        return out, lse
+    cq, ck = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
+    out = torch.zeros(q.shape, dtype=torch.float64, device=q.device)
+    lse = torch.full((q.shape[1], q.shape[0]), float("-inf"), dtype=torch.float64, device=q.device)
+    for b in range(len(cq) - 1):
+        o, l = _reference_one(q[cq[b]:cq[b + 1]], k[ck[b]:ck[b + 1]], v[ck[b]:ck[b + 1]], causal, scale)
+        out[cq[b]:cq[b + 1]] = o
+        lse[:, cq[b]:cq[b + 1]] = l
+    return out, lse
+
+
+def attention_flops(batch: int, heads: int, seqlen_q: int, seqlen_k: int, head_dim: int, causal: bool) -> float:
+    """FlashAttention convention: 4*B*H*Sq*Sk*D, halved for causal."""
+    flops = 4.0 * batch * heads * seqlen_q * seqlen_k * head_dim
+    return flops / 2 if causal else flops
+
+
+__all__ = ["flash_attention", "flash_attention_reference", "attention_flops"]

@@ -1,0 +1,64 @@
+"""Per-arch launch configs, kept as data in ``data/configs.json``.
+
+Fallback (documented in the JSON too): a target's config for a kernel starts from
+the kernel's ``default`` entry and is overridden, key by key, by the entry for its
+backend (``hip``/``cuda``), then its arch family (``cdna3``, ``hopper``, ...), then
+its exact arch (``gfx950``, ``sm90``). So an arch nobody tuned still gets its
+family's or backend's numbers, and a new arch needs no code change.
+
+AMD knobs (``waves_per_eu``, ``matrix_instr_nonkdim``, ``kpack``) reach the compiler
+only on the hip backend; the CUDA backend rejects unknown options.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+from rocstack_kernels.target import Target
+
+AMD_ONLY_OPTIONS = ("waves_per_eu", "matrix_instr_nonkdim", "kpack")
+# gfx950's matrix cores take one K pack; kpack=2 there fails to compile or is wrong.
+ARCHES_WITH_KPACK_1 = ("gfx950",)
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> dict:
+    text = resources.files("rocstack_kernels").joinpath("data/configs.json").read_text()
+    return {name: levels for name, levels in json.loads(text).items() if not name.startswith("_")}
+
+
+def kernel_names() -> list[str]:
+    return sorted(_table())
+
+
+def config_for(kernel: str, target: Target) -> dict:
+    """The merged config dict of ``kernel`` on ``target`` (see module doc for the order)."""
+    levels = _table().get(kernel)
+    if levels is None:
+        raise KeyError(f"no config for kernel {kernel!r} in data/configs.json")
+    merged: dict = {}
+    for level in ("default", target.backend, target.family, target.arch):
+        merged.update(levels.get(level, {}))
+    if target.arch in ARCHES_WITH_KPACK_1 and merged.get("kpack", 1) != 1:
+        raise ValueError(f"config for {kernel} on {target.arch} sets kpack={merged['kpack']}; "
+                         f"{target.arch} needs kpack=1 (fix data/configs.json)")
+    return merged
+
+
+def launch_options(config: dict, target: Target, num_warps: int | None = None) -> dict:
+    """Compiler options for one launch: warps, stages, and AMD knobs on hip only."""
+    options = {"num_warps": num_warps if num_warps is not None else config.get("num_warps", 4),
+               "num_stages": config.get("num_stages", 1)}
+    if target.is_hip:
+        options.update({key: config[key] for key in AMD_ONLY_OPTIONS if key in config})
+    return options
+
+
+def warps_for_block(config: dict, block: int) -> int:
+    """Warps for a row tile of ``block`` elements from the ``warps_by_block`` ladder."""
+    for limit, warps in config["warps_by_block"]:
+        if block <= limit:
+            return warps
+    return config["warps_by_block"][-1][1]

@@ -1,0 +1,69 @@
+"""Use an AOT build at run time: point Triton's cache at it so no kernel compiles.
+
+A build directory holds ``manifest.json`` and ``triton-cache/`` (one folder per
+compiled kernel, named by Triton's cache key). Triton's group files
+(``__grp__*.json``) record absolute paths, so a build that moved (copied into an
+image, carried to another machine) is first relocated: the group files are
+rewritten to point at where the folder is now. Then ``TRITON_CACHE_DIR`` is set to
+it, and a launch whose specialization was built finds its entry and loads it.
+
+``ROCSTACK_KERNELS_PREBUILT=DIR`` in the environment activates DIR when
+``rocstack_kernels`` is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+CACHE_SUBDIR = "triton-cache"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def relocate(cache_dir: Path) -> int:
+    """Rewrite group files whose paths point elsewhere; returns how many changed."""
+    changed = 0
+    for group in cache_dir.glob("*/__grp__*.json"):
+        data = json.loads(group.read_text())
+        paths = data.get("child_paths", {})
+        wanted = {name: str(group.parent / name) for name in paths}
+        if paths != wanted:
+            _write_atomic(group, json.dumps({"child_paths": wanted}))
+            changed += 1
+    return changed
+
+
+def read_manifest(build_dir: str | os.PathLike) -> dict:
+    path = Path(build_dir) / MANIFEST
+    if not path.is_file():
+        raise ValueError(f"{build_dir} is not a kernel build (no {MANIFEST}); "
+                         f"make one with `rocstack kernels build --arch ... --out {build_dir}`")
+    return json.loads(path.read_text())
+
+
+def activate(build_dir: str | os.PathLike) -> Path:
+    """Make Triton load kernels from ``build_dir``; returns the cache folder used."""
+    import triton
+
+    manifest = read_manifest(build_dir)
+    built_with = manifest.get("triton_version")
+    if built_with != triton.__version__:
+        raise ValueError(f"{build_dir} was built by triton {built_with} but triton {triton.__version__} "
+                         f"is running; its cache keys would not match - rebuild with this triton")
+    cache_dir = (Path(build_dir) / CACHE_SUBDIR).resolve()
+    relocate(cache_dir)
+    os.environ["TRITON_CACHE_DIR"] = str(cache_dir)
+    triton.knobs.cache.dir = str(cache_dir)
+    return cache_dir
+
+
+def activate_from_env() -> Path | None:
+    build_dir = os.environ.get("ROCSTACK_KERNELS_PREBUILT")
+    return activate(build_dir) if build_dir else None

@@ -1,0 +1,210 @@
+"""RMSNorm and fused residual-add + RMSNorm: Triton kernel, launchers, torch reference.
+
+``out = x / sqrt(mean(x^2) + eps) * weight`` per row, in fp32, rounded once to the
+input dtype. ``add_rms_norm`` first forms ``residual = x + residual`` (stored back into
+``residual`` in place, in its dtype, as serving engines do) and normalizes that stored
+sum, so ``add_rms_norm(x, r, w)`` equals ``rms_norm(x + r, w)`` exactly.
+
+Rows up to ``single_tile_max`` elements are held in registers in one tile. Longer rows
+(up to 65536 and beyond) are tiled: a first pass accumulates the sum of squares tile
+by tile (keeping the row in L2), a second pass normalizes - so the register use does
+not grow with the hidden size and nothing spills.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+
+from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
+from rocstack_kernels.configs import config_for, launch_options, warps_for_block
+from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
+from rocstack_kernels.target import Target, target_of
+
+
+@triton.jit
+def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_cols, eps,
+                     BLOCK: tl.constexpr, SINGLE_TILE: tl.constexpr, HAS_RESIDUAL: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)  # int64: rows * stride passes 2**31 at 32768 x 65536
+    x_row = x_ptr + row * stride_x
+    res_row = res_ptr + row * stride_res
+    out_row = out_ptr + row * stride_out
+    if SINGLE_TILE:
+        cols = tl.arange(0, BLOCK)
+        mask = cols < n_cols
+        x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+        if HAS_RESIDUAL:
+            total = (x + tl.load(res_row + cols, mask=mask, other=0.0).to(tl.float32)).to(res_ptr.dtype.element_ty)
+            tl.store(res_row + cols, total, mask=mask)
+            x = total.to(tl.float32)
+        rrms = tl.rsqrt(tl.sum(x * x, axis=0) / n_cols + eps)
+        w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+        tl.store(out_row + cols, (x * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
+    else:
+        squares = tl.zeros([BLOCK], dtype=tl.float32)
+        for start in range(0, n_cols, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            mask = cols < n_cols
+            # evict_last: the second pass re-reads this row, keep it in L2.
+            x = tl.load(x_row + cols, mask=mask, other=0.0, eviction_policy="evict_last").to(tl.float32)
+            if HAS_RESIDUAL:
+                r = tl.load(res_row + cols, mask=mask, other=0.0).to(tl.float32)
+                total = (x + r).to(res_ptr.dtype.element_ty)
+                tl.store(res_row + cols, total, mask=mask)
+                x = total.to(tl.float32)
+            squares += x * x
+        rrms = tl.rsqrt(tl.sum(squares, axis=0) / n_cols + eps)
+        # The residual pass wrote the sums; make them visible to every thread of the program.
+        tl.debug_barrier()
+        for start in range(0, n_cols, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            mask = cols < n_cols
+            if HAS_RESIDUAL:
+                x = tl.load(res_row + cols, mask=mask, other=0.0, eviction_policy="evict_first").to(tl.float32)
+            else:
+                x = tl.load(x_row + cols, mask=mask, other=0.0, eviction_policy="evict_first").to(tl.float32)
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+            tl.store(out_row + cols, (x * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _plan(kernel: str, target: Target, n_cols: int) -> tuple[dict, dict]:
+    """Constexprs and compiler options for one launch; shared by launcher and AOT list."""
+    config = config_for(kernel, target)
+    full = triton.next_power_of_2(n_cols)
+    if full <= config["single_tile_max"]:
+        constexprs = {"BLOCK": full, "SINGLE_TILE": True}
+        options = launch_options(config, target, warps_for_block(config, full))
+    else:
+        constexprs = {"BLOCK": config["tile"], "SINGLE_TILE": False}
+        options = launch_options(config, target, config["tiled_warps"])
+    return constexprs, options
+
+
+def _rows(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """A 2-D [rows, hidden] view: any 2-D tensor with a contiguous last dim, or contiguous N-D."""
+    if tensor.dim() == 2 and (tensor.stride(-1) == 1 or tensor.shape[-1] == 1):
+        return tensor
+    if tensor.dim() >= 1 and tensor.is_contiguous():
+        return tensor.reshape(-1, tensor.shape[-1])
+    raise ValueError(f"{name} must be 2-D with a contiguous last dimension or contiguous N-D; "
+                     f"got shape {tuple(tensor.shape)} strides {tuple(tensor.stride())}")
+
+
+def _check(x, weight, eps, residual=None):
+    check_tensor("x", x, dtypes=FLOAT_DTYPES)
+    check_tensor("weight", weight, dtypes=(x.dtype,), ndim=1, contiguous=True)
+    if x.dim() == 0 or x.shape[-1] == 0:
+        raise ValueError(f"x must have a non-empty last (hidden) dimension, got shape {tuple(x.shape)}")
+    check_shape("weight", weight, (x.shape[-1],), "the hidden size of x")
+    if residual is not None:
+        check_tensor("residual", residual, dtypes=(x.dtype,))
+        check_shape("residual", residual, tuple(x.shape), "same as x")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+        raise ValueError(f"eps must be a non-negative number, got {eps!r}")
+    check_same_device(x=x, weight=weight, residual=residual)
+
+
+def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool) -> None:
+    n_rows, n_cols = x2.shape
+    if n_rows == 0:
+        return
+    constexprs, options = _plan(kernel, target_of(x2.device), n_cols)
+    _rms_norm_kernel[(n_rows,)](x2, res2, weight, out2, x2.stride(0), res2.stride(0), out2.stride(0),
+                                n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """RMSNorm over the last dimension; returns a new tensor shaped like ``x``."""
+    _check(x, weight, eps)
+    x2 = _rows("x", x)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    _launch("rms_norm", x2, x2, weight, out.view(-1, x.shape[-1]), eps, False)
+    return out
+
+
+def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
+                 eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """``residual += x`` in place, then RMSNorm of it; returns ``(out, residual)``."""
+    _check(x, weight, eps, residual)
+    x2 = _rows("x", x)
+    res2 = _rows("residual", residual)  # a view, so the kernel's stores land in residual
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    _launch("add_rms_norm", x2, res2, weight, out.view(-1, x.shape[-1]), eps, True)
+    return out, residual
+
+
+# --- torch versions: the float64 reference and the eager / torch.compile peers ------------
+
+def rms_norm_torch(x, weight, eps=1e-6, compute_dtype=torch.float32):
+    """RMSNorm in torch; with float64 inputs and compute_dtype it is the reference."""
+    xc = x.to(compute_dtype)
+    y = xc * torch.rsqrt(xc.pow(2).mean(-1, keepdim=True) + eps) * weight.to(compute_dtype)
+    return y.to(x.dtype)
+
+
+def add_rms_norm_torch(x, residual, weight, eps=1e-6, compute_dtype=torch.float32):
+    """Out-of-place residual add + RMSNorm in torch; returns ``(out, new_residual)``."""
+    total = (x.to(compute_dtype) + residual.to(compute_dtype)).to(residual.dtype)
+    return rms_norm_torch(total, weight, eps, compute_dtype), total
+
+
+# --- registry: AOT specializations and bench cases ---------------------------------------
+
+# Hidden-size buckets shipped prebuilt: single-tile powers of two, and one tiled variant
+# (any hidden size above the single-tile limit uses the same tiled kernel).
+AOT_HIDDEN = (256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
+AOT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+
+
+def _specializations(kernel: str, target: Target) -> list[Specialization]:
+    specs, seen = [], set()
+    for dtype in AOT_DTYPES:
+        for hidden in AOT_HIDDEN:
+            constexprs, options = _plan(kernel, target, hidden)
+            key = (dtype, tuple(constexprs.items()))
+            if key in seen:
+                continue
+            seen.add(key)
+            args = {"x_ptr": dtype, "res_ptr": dtype, "w_ptr": dtype, "out_ptr": dtype,
+                    "stride_x": hidden, "stride_res": hidden, "stride_out": hidden, "n_cols": hidden,
+                    "eps": 1e-6, "HAS_RESIDUAL": kernel == "add_rms_norm", **constexprs}
+            label = f"{str(dtype)[6:]} block={constexprs['BLOCK']}{'' if constexprs['SINGLE_TILE'] else ' tiled'}"
+            specs.append(Specialization(_rms_norm_kernel, label, args, options))
+    return specs
+
+
+BENCH_SHAPES = ((32768, 1024), (32768, 4096), (32768, 8192), (32768, 16384), (32768, 65536))
+
+
+@functools.cache
+def _compiled(fn):
+    return torch.compile(fn, dynamic=False)
+
+
+def _bench_rms(rows: int, hidden: int, with_residual: bool):
+    def setup(device) -> BenchSetup:
+        x = torch.randn(rows, hidden, device=device, dtype=torch.bfloat16)
+        w = torch.randn(hidden, device=device, dtype=torch.bfloat16)
+        elt = x.element_size()
+        if not with_residual:
+            return BenchSetup(run=lambda: rms_norm(x, w), ceiling="copy", bytes_moved=2 * x.numel() * elt,
+                              peers={"torch eager": lambda: rms_norm_torch(x, w),
+                                     "torch.compile": lambda: _compiled(rms_norm_torch)(x, w)})
+        r = torch.randn_like(x)
+        return BenchSetup(run=lambda: add_rms_norm(x, r, w), ceiling="copy", bytes_moved=4 * x.numel() * elt,
+                          peers={"torch eager": lambda: add_rms_norm_torch(x, r, w),
+                                 "torch.compile": lambda: _compiled(add_rms_norm_torch)(x, r, w)})
+    return BenchCase(f"{rows}x{hidden} bf16", setup)
+
+
+KERNELS = (
+    KernelEntry("rms_norm", lambda t: _specializations("rms_norm", t),
+                lambda: [_bench_rms(m, n, False) for m, n in BENCH_SHAPES],
+                "RMSNorm over the last dim"),
+    KernelEntry("add_rms_norm", lambda t: _specializations("add_rms_norm", t),
+                lambda: [_bench_rms(m, n, True) for m, n in BENCH_SHAPES],
+                "residual += x, then RMSNorm (residual updated in place)"),
+)
