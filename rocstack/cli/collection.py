@@ -13,6 +13,7 @@ from invoke import Collection
 TASK_MODULES = [
     "rocstack.cli.info_tasks",
     "rocstack.cli.render_tasks",
+    "rocstack.cli.registry_tasks",
 ]
 
 

@@ -1,0 +1,184 @@
+"""Registry tasks: push/pull validated images with signed attestations, list them, manage keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from invoke import task
+from rich.console import Console
+from rich.table import Table
+
+from rocstack.cli.common import user_errors
+from rocstack.registry import keys as keyring
+from rocstack.registry.attestation import VerificationError
+from rocstack.registry.catalog import judge, scan
+from rocstack.registry.config import default_registry, load_config
+from rocstack.registry.oci import RegistryClient, parse_registry
+from rocstack.registry.pull import DEFAULT_STACK, PullResult, repositories
+from rocstack.registry.pull import pull as pull_image
+from rocstack.registry.push import push as push_image
+
+
+def _print(table: Table) -> None:
+    console = Console()
+    if not console.is_terminal:  # piped or logged: don't squeeze the table into 80 columns
+        console = Console(width=200)
+    console.print(table)
+
+
+@task(
+    help={
+        "image": "local image to push (name:tag or id)",
+        "registry": "HOST[:PORT]/REPO (default: $ROCSTACK_REGISTRY, else config.json 'registry')",
+        "tag": "tag in the registry (default: the image's rocstack/<stack>:TAG tag)",
+        "allow-unvalidated": "push an image without a passing report, marked unvalidated in its attestation",
+        "report": "directory holding report.json (default: $ROCSTACK_HOME/reports/<image id>/)",
+        "key": "private key file to sign with (default: the key from `keys generate`)",
+    }
+)
+@user_errors
+def push(c, image, registry=None, tag=None, allow_unvalidated=False, report=None, key=None):
+    """Push a validated image and its signed validation attestation to a registry."""
+    result = push_image(
+        image,
+        registry=registry,
+        tag=tag,
+        allow_unvalidated=allow_unvalidated,
+        report_dir=Path(report) if report else None,
+        key_path=Path(key) if key else None,
+    )
+    state = "validated (verdict pass)" if result.validated else f"UNVALIDATED ({result.unvalidated_reason})"
+    where = "tag + referrers API" if result.indexed_by_referrers else f"tag {result.attestation_tag}"
+    print(f"pushed      {result.reference}")
+    print(f"digest      {result.digest}")
+    print(f"attestation {result.attestation_digest} ({where}), signed by {result.key_id}, {state}")
+
+
+@task(
+    help={
+        "arch": "GPU target ID the image must run on, e.g. gfx942 or gfx90a:xnack+",
+        "stack": f"stack name (default: {DEFAULT_STACK})",
+        "registry": "HOST[:PORT][/REPO] (default: $ROCSTACK_REGISTRY, else config.json 'registry')",
+        "tag": "local name for the pulled image (default: its registry name and rocstack/<stack>:<tag>)",
+    }
+)
+@user_errors
+def pull(c, arch, stack=DEFAULT_STACK, registry=None, tag=None):
+    """Pull the newest image of a stack whose signed attestation verifies for an arch."""
+    _report_pull(pull_image(arch, stack=stack, registry=registry, local_tag=tag))
+
+
+def _report_pull(result: PullResult) -> None:
+    payload = result.verified.payload
+    checks = (payload.get("validation") or {}).get("checks") or []
+    counts = {s: sum(1 for c in checks if c.get("status") == s) for s in ("pass", "skip", "fail", "error")}
+    counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    components = ", ".join(f"{c['name']}={c.get('ref') or c.get('version')}" for c in payload["components"])
+    signer = f"{result.verified.key_id}" + (f" ({result.signer_name})" if result.signer_name else "")
+    print(f"verified   {result.registry.host}/{result.image.repository}:{','.join(result.image.tags)}")
+    print(f"  digest     {result.image.digest} (the attestation is bound to this manifest digest)")
+    print(f"  signature  ed25519 by trusted key {signer}")
+    print(f"  verdict    {payload['verdict']} ({counted or 'no checks'}; validated {payload['validation'].get('started', '?')})")
+    print(f"  stack      {payload['stack']}")
+    print(f"  arches     {','.join(payload['arches'])}")
+    print(f"  components {components or 'none'}")
+    print(f"  found via  {result.image.attestation_source}")
+    for image, exc in result.rejected:
+        print(f"  skipped newer {image.digest[:19]} ({','.join(image.tags)}): {exc.reason}")
+    print(f"pulled as  {', '.join(result.local_tags)}")
+
+
+@task(
+    help={
+        "registry": "HOST[:PORT][/REPO]; a bare host lists every repository (default: $ROCSTACK_REGISTRY)",
+        "json": "print JSON instead of a table",
+    }
+)
+@user_errors
+def images(c, registry=None, json_=False):
+    """List a registry's rocstack images: stacks, arches, digests, verdicts, dates."""
+    ref = parse_registry(default_registry(registry))
+    client = RegistryClient(ref)
+    client.ping()
+    trusted = keyring.trusted_keys()
+    rows = []
+    for image in scan(client, repositories(client)):
+        try:
+            verified = judge(image, trusted)
+            status, detail = "pass", f"signed by {verified.key_id}"
+        except VerificationError as exc:
+            status, detail = exc.status, exc.message
+        rows.append(
+            {
+                "repository": f"{ref.host}/{image.repository}",
+                "tags": image.tags,
+                "stack": image.stack,
+                "arches": image.arches,
+                "digest": image.digest,
+                "verdict": status,
+                "detail": detail,
+                "created": image.created,
+            }
+        )
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"images in {ref}")
+    for column in ("repository:tags", "stack", "arches", "digest", "verdict", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            f"{row['repository']}:{','.join(row['tags'])}",
+            row["stack"] or "-",
+            ",".join(row["arches"]) or "-",
+            row["digest"][:19],
+            row["verdict"],
+            row["created"][:19],
+        )
+    _print(table)
+
+
+@task(help={"name": "a label for the key in the trusted list (e.g. your team)"})
+@user_errors
+def generate(c, name=""):
+    """Generate an ed25519 signing key pair; its public half becomes trusted."""
+    made = keyring.generate_key(name)
+    print(f"key {made.key_id}")
+    print(f"  private {made.private_path} (mode 0600: keep it secret, never put it in an image)")
+    print(f"  public  {made.public_path} (give this to the people who pull: rocstack keys trust FILE)")
+    if made.previous_signing_key and made.previous_signing_key != made.key_id:
+        print(f"  push now signs with this key (was {made.previous_signing_key}, which stays trusted)")
+
+
+@task(help={"file": "public key file (.pub) to trust", "name": "a label for the key"})
+@user_errors
+def trust(c, file, name=""):
+    """Trust a public key: attestations it signed will verify on pull."""
+    kid = keyring.trust_key(Path(file), name)
+    print(f"trusted {kid}")
+
+
+@task(help={"key-id": "key id to stop trusting, as `keys list` shows it"})
+@user_errors
+def untrust(c, key_id):
+    """Stop trusting a public key."""
+    keyring.untrust_key(key_id)
+    print(f"no longer trusted: {key_id}")
+
+
+@task(name="list")
+@user_errors
+def list_keys(c):
+    """List trusted public keys and the signing key."""
+    signing = load_config().get("signing_key")
+    table = Table(title="trusted keys")
+    for column in ("key id", "name", "added", "signs pushes"):
+        table.add_column(column)
+    for kid, record in keyring.trusted_key_names().items():
+        table.add_row(kid, record.get("name", ""), record.get("added", ""), "yes" if kid == signing else "")
+    _print(table)
+
+
+TASKS = [push, pull, images]
+GROUPS = {"keys": [generate, trust, untrust, list_keys]}

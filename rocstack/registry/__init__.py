@@ -1,0 +1,1 @@
+"""Prebuilt validated images: push/pull through an OCI registry with signed attestations, and keys."""

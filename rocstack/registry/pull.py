@@ -1,0 +1,116 @@
+"""``pull``: the newest image of a stack whose attestation verifies for an arch.
+
+Candidates are the registry's images labelled with the stack, newest first; the first
+whose attestation passes every check (trusted signature, digest binding, verdict pass,
+arch covered) is pulled *by digest*, so the engine fetches exactly the manifest the
+signature names, whatever the tags point at by then. If none passes, the one-line
+refusal lists why each candidate was rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from docker.errors import APIError
+
+from rocstack.arches import parse_target_id
+from rocstack.build.engine import connect
+from rocstack.errors import RocstackError
+from rocstack.registry.attestation import Verified, VerificationError
+from rocstack.registry.catalog import RemoteImage, judge, scan
+from rocstack.registry.config import default_registry, rocstack_home
+from rocstack.registry.keys import trusted_key_names, trusted_keys
+from rocstack.registry.oci import RegistryClient, RegistryRef, parse_registry
+
+DEFAULT_STACK = "local"
+
+
+@dataclass
+class PullResult:
+    registry: RegistryRef
+    image: RemoteImage
+    verified: Verified
+    signer_name: str
+    local_tags: list[str]
+    rejected: list[tuple[RemoteImage, VerificationError]] = field(default_factory=list)
+
+
+def repositories(client: RegistryClient) -> list[str]:
+    return [client.ref.repository] if client.ref.repository else client.catalog()
+
+
+def pull(
+    arch: str,
+    *,
+    stack: str = DEFAULT_STACK,
+    registry: str | None = None,
+    local_tag: str | None = None,
+    say: Callable[[str], None] = print,
+) -> PullResult:
+    device = parse_target_id(arch)
+    home = rocstack_home()
+    ref = parse_registry(default_registry(registry, home))
+    trusted = trusted_keys(home)
+    if not trusted:
+        raise RocstackError(
+            "no trusted keys: rocstack cannot verify any attestation",
+            "trust the publisher's public key: rocstack keys trust FILE.pub",
+        )
+    client = RegistryClient(ref)
+    client.ping()
+    images = scan(client, repositories(client))
+    candidates = [image for image in images if image.stack == stack]
+    if not candidates:
+        stacks = sorted({image.stack for image in images if image.stack})
+        raise RocstackError(
+            f"no image of stack '{stack}' in {ref}",
+            f"push one with `invoke push`, or pick --stack (stacks there: {', '.join(stacks) or 'none'})",
+            exit_code=1,
+        )
+    rejected: list[tuple[RemoteImage, VerificationError]] = []
+    for image in candidates:
+        try:
+            verified = judge(image, trusted, arch=device, stack=stack)
+        except VerificationError as exc:
+            rejected.append((image, exc))
+            continue
+        say(f"verified {_name(ref, image)} ({image.digest}); pulling by digest")
+        tags = _engine_pull(ref, image, client, local_tag)
+        signer = trusted_key_names(home).get(verified.key_id, {}).get("name", "")
+        return PullResult(ref, image, verified, signer, tags, rejected)
+    reasons = "; ".join(f"{_name(ref, image)}: {exc.message}" for image, exc in rejected)
+    raise VerificationError(
+        rejected[0][1].reason,
+        f"no image of stack '{stack}' in {ref} passes verification for {device}: {reasons}",
+        rejected[0][1].hint,
+    )
+
+
+def _name(ref: RegistryRef, image: RemoteImage) -> str:
+    return f"{ref.host}/{image.repository}:{','.join(image.tags)}"
+
+
+def _engine_pull(ref: RegistryRef, image: RemoteImage, client: RegistryClient, local_tag: str | None) -> list[str]:
+    engine = connect()
+    remote = f"{ref.host}/{image.repository}"
+    auth = client.credential.docker_auth_config() if client.credential else None
+    try:
+        pulled = engine.images.pull(remote, tag=image.digest, auth_config=auth)
+    except APIError as exc:
+        text = str(exc.explanation or exc)
+        if "unauthorized" in text.lower() or "authentication required" in text.lower():
+            raise client.refusal() from None
+        raise RocstackError(f"the engine failed to pull {remote}@{image.digest[:19]}: {text[:300]}") from None
+    if pulled.id != image.image_id:  # the engine checks the digest; this checks it is the config we judged
+        raise RocstackError(
+            f"the engine pulled {pulled.id[:19]} for {remote}@{image.digest[:19]}, expected {image.image_id[:19]}",
+            "do not use it; report this registry",
+        )
+    names = [local_tag] if local_tag else [f"{remote}:{tag}" for tag in image.tags] + [
+        f"rocstack/{image.stack}:{image.tags[0]}"
+    ]
+    for name in names:
+        repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
+        pulled.tag(repository, tag)
+    return names

@@ -1,0 +1,161 @@
+"""``push``: put a validated image and its signed attestation into a registry.
+
+Order matters: everything that can refuse (signing key, report, registry auth) is
+checked before the first byte is pushed, so a refusal leaves the registry untouched.
+The attestation is signed over the digest the registry reports for the pushed
+manifest, after checking that manifest's config is this very image (config digest =
+image id), so the signature binds what a puller will actually get.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from docker.errors import APIError
+
+from rocstack.arches import arches_slug, parse_target_id
+from rocstack.build.engine import connect
+from rocstack.errors import ArchError, RocstackError
+from rocstack.registry import artifacts, attestation
+from rocstack.registry.config import default_registry, rocstack_home
+from rocstack.registry.keys import key_id, load_signing_key
+from rocstack.registry.local_image import LocalImage, find_report, inspect_image
+from rocstack.registry.oci import RegistryClient, RegistryRef, parse_registry
+
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    reference: str
+    digest: str
+    validated: bool
+    unvalidated_reason: str | None
+    key_id: str
+    attestation_digest: str
+    attestation_tag: str
+    indexed_by_referrers: bool
+
+
+def push(
+    image_ref: str,
+    *,
+    registry: str | None = None,
+    tag: str | None = None,
+    allow_unvalidated: bool = False,
+    report_dir: Path | None = None,
+    key_path: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> PushResult:
+    home = rocstack_home()
+    target = parse_registry(default_registry(registry, home))
+    if not target.repository:
+        raise RocstackError(f"--registry {target} names no repository", f"write it as {target.host}/REPO")
+    private_key = load_signing_key(key_path, home)
+    engine = connect()
+    image = inspect_image(engine, image_ref)
+    lookup = find_report(image, report_dir, home)
+    if lookup.problem and not allow_unvalidated:
+        raise RocstackError(
+            f"refusing to push {image_ref}: {lookup.problem}",
+            f"validate it first (invoke validate --image {image_ref} --report DIR), "
+            "or pass --allow-unvalidated to push it marked unvalidated",
+            exit_code=1,
+        )
+    remote_tag = tag or _default_tag(image)
+    if not _TAG_RE.match(remote_tag):
+        raise RocstackError(f"'{remote_tag}' is not a valid tag", "use letters, digits, '_', '.', '-' (max 128)")
+    if artifacts.is_attestation_tag(remote_tag):
+        raise RocstackError(f"tag '{remote_tag}' is reserved for attestations", "pick another --tag")
+    client = RegistryClient(target)
+    client.ping()  # unreachable / auth refused: one clear line before anything is pushed
+
+    say(f"pushing {image_ref} ({image.id[:19]}) to {target}:{remote_tag}")
+    digest = _engine_push(engine, image, target, remote_tag, client)
+    manifest = client.get_manifest(target.repository, digest)
+    if manifest is None or json.loads(manifest.raw).get("config", {}).get("digest") != image.id:
+        raise RocstackError(
+            f"after the push, {target}@{digest[:19]} is not image {image.id[:19]}",
+            "someone else pushed to the same tag at the same time; push again",
+        )
+    payload = attestation.build_payload(
+        repository=str(target),
+        digest=digest,
+        media_type=manifest.media_type,
+        image_id=image.id,
+        stack=image.stack,
+        arches=image.arches,
+        components=image.components,
+        report=lookup.report,
+        validated=lookup.problem is None,
+        unvalidated_reason=lookup.problem,
+    )
+    envelope = attestation.sign(payload, private_key)
+    attached = artifacts.attach(
+        client,
+        target.repository,
+        manifest,
+        envelope,
+        {"io.rocstack.stack": image.stack, "io.rocstack.verdict": payload["verdict"] or "unvalidated"},
+    )
+    return PushResult(
+        reference=f"{target}:{remote_tag}",
+        digest=digest,
+        validated=lookup.problem is None,
+        unvalidated_reason=lookup.problem,
+        key_id=key_id(private_key.public_key()),
+        attestation_digest=attached.manifest_digest,
+        attestation_tag=attached.tag,
+        indexed_by_referrers=attached.indexed_by_referrers,
+    )
+
+
+def _default_tag(image: LocalImage) -> str:
+    """The tag of the image's ``rocstack/<stack>:TAG`` name, else ``<arches>-<short id>``."""
+    for name in image.tags:
+        repo, _, tag = name.rpartition(":")
+        if repo == f"rocstack/{image.stack}" and tag and not tag.endswith("latest"):
+            return tag
+    try:
+        slug = arches_slug(parse_target_id(a, known_only=False) for a in image.arches)
+    except ArchError:
+        slug = "arches"
+    return f"{slug}-{image.id.split(':', 1)[-1][:12]}"
+
+
+def _engine_push(engine, image: LocalImage, target: RegistryRef, tag: str, client: RegistryClient) -> str:
+    """Push through the engine (it streams the layers); returns the manifest digest it reports."""
+    remote = f"{target.host}/{target.repository}"
+    reference = f"{remote}:{tag}"
+    created_tag = reference not in image.tags
+    engine.images.get(image.id).tag(remote, tag)
+    auth = client.credential.docker_auth_config() if client.credential else None
+    digest = None
+    try:
+        for event in engine.images.push(remote, tag=tag, auth_config=auth, stream=True, decode=True):
+            if "error" in event:
+                raise _push_error(event["error"], client)
+            aux = event.get("aux") or {}
+            if aux.get("Digest"):
+                digest = aux["Digest"]
+    except APIError as exc:
+        raise _push_error(str(exc.explanation), client) from None
+    finally:
+        if created_tag:  # the registry-named tag only served the push; leave local tags as they were
+            engine.images.remove(reference, noprune=True)
+    if not digest:
+        raise RocstackError(f"the engine pushed {reference} but reported no manifest digest", "push again")
+    return digest
+
+
+def _push_error(text: str, client: RegistryClient) -> RocstackError:
+    lowered = text.lower()
+    if "unauthorized" in lowered or "authentication required" in lowered or "no basic auth" in lowered:
+        return client.refusal()
+    if "connection refused" in lowered or "no such host" in lowered or "i/o timeout" in lowered:
+        return RocstackError(f"registry {client.ref.host} became unreachable during the push", "check the registry")
+    return RocstackError(f"the engine failed to push to {client.ref}: {text.splitlines()[0][:300]}")
