@@ -1,0 +1,107 @@
+"""Checks 5 and 6: HIP fat binaries (targets, arch coverage) and AMDGPU code object resources."""
+
+from __future__ import annotations
+
+from rocstack.arches import TargetID, all_arches
+from rocstack.audit.codeobject import CodeObject, parse_code_object
+from rocstack.audit.elf import ElfError, ElfFile
+from rocstack.audit.fatbin import BundleError, iter_bundles
+from rocstack.audit.report import CHECK_ARCH, CHECK_CODE_OBJECT, CHECK_FATBIN, AuditReport
+
+FATBIN_SECTION = ".hip_fatbin"
+_SHOWN = 10
+
+
+def audit_fatbin(report: AuditReport, label: str, elf: ElfFile, max_uncompressed: int) -> tuple[dict, list[CodeObject]]:
+    """Parse every bundle of ``.hip_fatbin``; returns the summary and the decoded code objects."""
+    section = elf.section(FATBIN_SECTION)
+    bundles, objects, targets = [], [], []
+    try:
+        for index, bundle in enumerate(iter_bundles(elf.buf, elf.base + section.offset, section.size,
+                                                    max_uncompressed)):
+            bundles.append(bundle.summary())
+            for entry in bundle.entries:
+                if entry.is_host or entry.size == 0:
+                    continue
+                where = f"bundle {index} entry {entry.id}"
+                try:
+                    obj = parse_code_object(bundle.payload, bundle.payload_base + entry.offset, entry.size,
+                                            where, f"{label} {where}")
+                except ElfError as exc:
+                    report.add(CHECK_FATBIN, "error", label, f"{where} is not a valid AMDGPU code object: {exc}",
+                               hint="rebuild the library; the fat binary is corrupt")
+                    continue
+                declared = entry.target_id
+                if declared and obj.target_id and declared.split(":")[0] != obj.processor:
+                    report.add(CHECK_FATBIN, "error", label,
+                               f"{where} claims {declared} but its code object is for {obj.target_id}",
+                               hint="the bundle was assembled from mismatched files: rebuild it")
+                objects.append(obj)
+                targets.append(declared or obj.target_id or "?")
+    except BundleError as exc:
+        report.add(CHECK_FATBIN, "error", label, f"{FATBIN_SECTION} is corrupt after {len(bundles)} good bundles: {exc}",
+                   hint="rebuild the library; a truncated or damaged fat binary fails to load on the GPU")
+    summary = {"section_size": section.size, "bundles": bundles, "targets": sorted(set(targets))}
+    if not targets and bundles:
+        report.add(CHECK_FATBIN, "error", label, f"{FATBIN_SECTION} holds {len(bundles)} bundles but no GPU code object",
+                   hint="the build ran without any --offload-arch: set the arch list (PYTORCH_ROCM_ARCH, GPU_TARGETS)")
+    return summary, objects
+
+
+def check_coverage(report: AuditReport, label: str, objects: list[CodeObject], requested: list[TargetID]) -> None:
+    """Every requested GPU must find a code object that runs on it, or the HIP runtime refuses the module."""
+    built = [(obj.target_id, obj.target()) for obj in objects if obj.target() is not None]
+    names = sorted({t for t, _ in built})
+    for device in requested:
+        if any(target.runs_on(device) for _, target in built):
+            continue
+        same_arch = [t for t, target in built if target.processor == device.processor]
+        why = (f"the {device.processor} code objects ({', '.join(sorted(set(same_arch)))}) need other xnack/sramecc "
+               f"settings than {device}" if same_arch else f"no code object for {device.processor}")
+        report.add(
+            CHECK_ARCH, "error", label,
+            f"no code object runs on {device}: loading it there fails with hipErrorNoBinaryForGpu "
+            f"('Unable to find code object for all current devices'); {why}",
+            evidence="built for: " + (", ".join(names) or "nothing"),
+            hint=f"rebuild with --offload-arch={device.processor} (PYTORCH_ROCM_ARCH / GPU_TARGETS / HIP_ARCHITECTURES)",
+        )
+
+
+def check_code_objects(report: AuditReport, label: str, objects: list[CodeObject]) -> None:
+    arches = all_arches()
+    for obj in objects:
+        prefix = "" if obj.where == "file" else f"{obj.where}: "
+        for problem in obj.problems:
+            report.add(CHECK_CODE_OBJECT, "warning", label, prefix + problem)
+        arch = arches.get(obj.processor or "")
+        over_lds = [k for k in obj.kernels if arch and k.lds_bytes > arch.lds_bytes_per_workgroup]
+        if over_lds:
+            report.add(CHECK_CODE_OBJECT, "error", label,
+                       f"{prefix}{len(over_lds)} kernels need more LDS than {arch.name} has "
+                       f"({arch.lds_bytes_per_workgroup} bytes per workgroup): launches fail",
+                       evidence=_kernel_list(over_lds, lambda k: f"{k.lds_bytes} B"),
+                       hint="reduce the tile sizes / shared memory of those kernels for this arch")
+        spilling = [k for k in obj.kernels if k.vgpr_spills or k.sgpr_spills]
+        if spilling:
+            report.add(CHECK_CODE_OBJECT, "warning", label,
+                       f"{prefix}{len(spilling)} kernels spill registers to scratch memory (slow)",
+                       evidence=_kernel_list(spilling, lambda k: f"{k.vgpr_spills} VGPR/{k.sgpr_spills} SGPR spills"),
+                       hint="lower register pressure (smaller tiles, fewer stages) or raise waves_per_eu limits")
+        scratch = [k for k in obj.kernels if k.scratch_bytes and not (k.vgpr_spills or k.sgpr_spills)]
+        if scratch:
+            report.add(CHECK_CODE_OBJECT, "warning", label,
+                       f"{prefix}{len(scratch)} kernels use scratch (private) memory",
+                       evidence=_kernel_list(scratch, lambda k: f"{k.scratch_bytes} B/lane"),
+                       hint="stack arrays or dynamic indexing put data in slow scratch memory")
+        dynamic = [k for k in obj.kernels if k.dynamic_stack]
+        if dynamic:
+            report.add(CHECK_CODE_OBJECT, "warning", label,
+                       f"{prefix}{len(dynamic)} kernels use a dynamic stack (recursion or indirect calls)",
+                       evidence=_kernel_list(dynamic, lambda k: "dynamic stack"),
+                       hint="avoid recursion and function pointers in device code")
+
+
+def _kernel_list(kernels, describe) -> str:
+    shown = [f"{k.name} ({describe(k)})" for k in kernels[:_SHOWN]]
+    more = f" (+{len(kernels) - _SHOWN} more)" if len(kernels) > _SHOWN else ""
+    return ", ".join(shown) + more

@@ -1,0 +1,55 @@
+"""Check 4: RPATH/RUNPATH hygiene.
+
+Build-tree paths leak the builder's layout and, under world-writable dirs like
+/tmp, let any user plant a library the process will load. Empty entries mean
+"the current directory" to ld.so. ``$ORIGIN``-relative entries are the portable
+way and are fine as long as they point somewhere that exists.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rocstack.audit.report import CHECK_RPATH, AuditReport
+from rocstack.audit.resolve import LoadedLib, Loader
+
+_WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+_BUILD_TREES = ("/root", "/build", "/home", "/__w", "/workspace", "/github", "/opt/conda/conda-bld")
+
+
+def _under(path: str, roots: tuple[str, ...]) -> str | None:
+    for root in roots:
+        if path == root or path.startswith(root + "/"):
+            return root
+    return None
+
+
+def check_rpath(report: AuditReport, label: str, lib: LoadedLib, loader: Loader) -> None:
+    for tag, entries in (("RPATH", lib.rpath), ("RUNPATH", lib.runpath)):
+        for entry in entries:
+            if entry == "":
+                report.add(CHECK_RPATH, "warning", label,
+                           f"empty {tag} entry: ld.so searches the current working directory",
+                           evidence=f"{tag}={':'.join(entries)}",
+                           hint="remove the stray ':' from the linker's -rpath (e.g. patchelf --set-rpath)")
+                continue
+            if not entry.startswith("$"):
+                root = _under(entry, _WORLD_WRITABLE)
+                if root:
+                    report.add(CHECK_RPATH, "error", label,
+                               f"{tag} entry {entry} is under world-writable {root}: anyone can plant a library there",
+                               evidence=f"{tag}={':'.join(entries)}",
+                               hint="use $ORIGIN-relative entries (patchelf --set-rpath '$ORIGIN/...')")
+                    continue
+                root = _under(entry, _BUILD_TREES)
+                if root:
+                    report.add(CHECK_RPATH, "warning", label,
+                               f"{tag} entry {entry} points into a build tree ({root})",
+                               evidence=f"{tag}={':'.join(entries)}",
+                               hint="use $ORIGIN-relative entries or the install prefix")
+                    continue
+            expanded = loader.expand(entry, lib)
+            if expanded and not os.path.isdir(expanded):
+                report.add(CHECK_RPATH, "warning", label, f"{tag} entry {entry} does not exist",
+                           evidence=f"expands to {expanded}",
+                           hint="fix the entry or install what it should point at")
