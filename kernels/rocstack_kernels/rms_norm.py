@@ -116,22 +116,32 @@ def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool)
                                 n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """RMSNorm over the last dimension; returns a new tensor shaped like ``x``."""
+def _output(x: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    if out is None:
+        return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    check_tensor("out", out, dtypes=(x.dtype,), contiguous=True)
+    check_shape("out", out, tuple(x.shape), "same as x")
+    check_same_device(x=x, out=out)
+    return out
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6,
+             out: torch.Tensor | None = None) -> torch.Tensor:
+    """RMSNorm over the last dimension into ``out`` (allocated when None), which is returned."""
     _check(x, weight, eps)
     x2 = _rows("x", x)
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    out = _output(x, out)
     _launch("rms_norm", x2, x2, weight, out.view(-1, x.shape[-1]), eps, False)
     return out
 
 
-def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
-                 eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6,
+                 out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``residual += x`` in place, then RMSNorm of it; returns ``(out, residual)``."""
     _check(x, weight, eps, residual)
     x2 = _rows("x", x)
     res2 = _rows("residual", residual)  # a view, so the kernel's stores land in residual
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    out = _output(x, out)
     _launch("add_rms_norm", x2, res2, weight, out.view(-1, x.shape[-1]), eps, True)
     return out, residual
 

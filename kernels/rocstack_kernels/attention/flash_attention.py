@@ -19,22 +19,28 @@ what the LSE merge of split attention expects from an empty part).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
 
 from rocstack_kernels.attention.configs import prefill_config
 from rocstack_kernels.attention.inputs import (
+    ATTENTION_DTYPES,
     check_attention_dtype,
     check_cu_seqlens,
     check_head_dim,
     check_heads,
-    check_last_dim_contiguous,
-    check_same_device,
-    interpreting,
+    check_int32_vector,
+    output_buffer,
     resolve_softmax_scale,
 )
 from rocstack_kernels.attention.triton_helpers import dot
+from rocstack_kernels.checks import check_same_device, check_tensor
+from rocstack_kernels.configs import launch_options
+from rocstack_kernels.registry import KernelEntry, Specialization
+from rocstack_kernels.target import Target, target_of
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -92,7 +98,7 @@ def _attend_kv_blocks(
 
 # Lengths and the GQA group are runtime values that must not be specialized
 # (== 1, % 16): one prebuilt binary then serves every batch shape.
-@triton.jit(do_not_specialize=["seqlen_q_dense", "seqlen_k_dense", "group_size"])
+@triton.jit(do_not_specialize=["stride_lb", "stride_lh", "seqlen_q_dense", "seqlen_k_dense", "group_size"])
 def flash_attention_fwd_kernel(
     Q, K, V, Out, Lse, cu_seqlens_q, cu_seqlens_k,
     stride_qb, stride_qs, stride_qh,
@@ -180,86 +186,99 @@ def flash_attention_fwd_kernel(
         tl.store(l_base + offs_m, lse, mask=row_ok)
 
 
-def _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k):
+def _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k) -> tuple[bool, int]:
+    """Validate; returns (varlen, longest query sequence)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(name, t, dtypes=ATTENTION_DTYPES, last_dim_contiguous=True)
+    for name, t in (("cu_seqlens_q", cu_seqlens_q), ("cu_seqlens_k", cu_seqlens_k)):
+        if t is not None:
+            check_int32_vector(name, t)
     check_same_device(q=q, k=k, v=v, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k)
     check_attention_dtype(q=q, k=k, v=v)
     varlen = cu_seqlens_q is not None or cu_seqlens_k is not None
     if varlen and (cu_seqlens_q is None or cu_seqlens_k is None):
         missing = "cu_seqlens_k" if cu_seqlens_k is None else "cu_seqlens_q"
-        raise ValueError(f"{missing}: must be given together with the other cu_seqlens (packed batch)")
+        raise ValueError(f"{missing} must be given together with the other cu_seqlens (packed batch)")
     rank = 3 if varlen else 4
     layout = "[total_tokens, heads, head_dim]" if varlen else "[batch, seqlen, heads, head_dim]"
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.dim() != rank:
-            raise ValueError(f"{name}: expected {rank} dims {layout}, got shape {tuple(t.shape)}")
-        check_last_dim_contiguous(name, t)
+            raise ValueError(f"{name} must have {rank} dims {layout}, got shape {tuple(t.shape)}")
     if k.shape != v.shape:
-        raise ValueError(f"v: shape {tuple(v.shape)} must equal k's shape {tuple(k.shape)}")
+        raise ValueError(f"v has shape {tuple(v.shape)}; it must equal k's shape {tuple(k.shape)}")
     check_head_dim("q", q.shape[-1], SUPPORTED_HEAD_DIMS)
     if k.shape[-1] != q.shape[-1]:
-        raise ValueError(f"k: head_dim {k.shape[-1]} must equal q's head_dim {q.shape[-1]}")
+        raise ValueError(f"k has head_dim {k.shape[-1]}; it must equal q's head_dim {q.shape[-1]}")
     check_heads(q.shape[-2], k.shape[-2])
     if varlen:
         max_seqlen_q = check_cu_seqlens("cu_seqlens_q", cu_seqlens_q, q.shape[0])
         check_cu_seqlens("cu_seqlens_k", cu_seqlens_k, k.shape[0])
         if cu_seqlens_q.shape != cu_seqlens_k.shape:
-            raise ValueError(f"cu_seqlens_k: {cu_seqlens_k.shape[0] - 1} sequences but cu_seqlens_q has "
-                             f"{cu_seqlens_q.shape[0] - 1}")
+            raise ValueError(f"cu_seqlens_k describes {cu_seqlens_k.shape[0] - 1} sequences but "
+                             f"cu_seqlens_q {cu_seqlens_q.shape[0] - 1}")
         return True, max_seqlen_q
     if k.shape[0] != q.shape[0]:
-        raise ValueError(f"k: batch {k.shape[0]} must equal q's batch {q.shape[0]}")
+        raise ValueError(f"k has batch {k.shape[0]}; it must equal q's batch {q.shape[0]}")
     return False, q.shape[1]
+
+
+def _plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool, varlen: bool,
+          return_lse: bool, override: dict | None = None) -> tuple[dict, dict]:
+    """Constexprs and compiler options of one launch; shared by the launcher and the AOT list."""
+    config = prefill_config(target, head_dim)
+    config.update(override or {})
+    constexprs = {"HEAD_DIM": head_dim, "BLOCK_M": config["BLOCK_M"], "BLOCK_N": config["BLOCK_N"],
+                  "IS_CAUSAL": bool(causal), "IS_VARLEN": bool(varlen), "RETURN_LSE": bool(return_lse),
+                  "UPCAST_DOT": target.backend == "interpreter" and dtype == torch.bfloat16}
+    return constexprs, launch_options(config, target)
+
+
+@functools.lru_cache(maxsize=None)
+def _unused(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Stand-in for a pointer the kernel does not read (constexpr-disabled path).
+
+    Always the same dtype, so a launch with and without the feature share the
+    prebuilt signature's pointer types.
+    """
+    return torch.zeros(16, device=device, dtype=dtype)
 
 
 def flash_attention(q, k, v, causal: bool, softmax_scale: float | None = None,
                     cu_seqlens_q=None, cu_seqlens_k=None, return_lse: bool = False,
-                    config: dict | None = None):
+                    out=None, config: dict | None = None):
     """Attention forward; returns ``out`` or ``(out, lse)`` with ``return_lse``.
 
-    ``config`` overrides the per-arch tile config (keys of ``configs.prefill_config``);
-    it exists for tuning sweeps, callers normally leave it out.
+    ``config`` overrides keys of the per-arch config (``BLOCK_M``, ``BLOCK_N``,
+    ``num_warps``, ``num_stages``, ...); it exists for tuning sweeps.
     """
     varlen, max_seqlen_q = _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k)
     scale = resolve_softmax_scale(softmax_scale, q.shape[-1])
-    head_dim = q.shape[-1]
-    num_heads = q.shape[-2]
+    head_dim, num_heads = q.shape[-1], q.shape[-2]
     group = num_heads // k.shape[-2]
-    out = torch.empty_like(q)
+    out = output_buffer(out, q)
     if varlen:
         # The grid needs the longest sequence: check_cu_seqlens read it in its
         # one host sync (serving engines pass max_seqlen; this signature has none).
         batch = cu_seqlens_q.shape[0] - 1
         seqlen_q = seqlen_k = 0
-        lse = torch.empty((num_heads, q.shape[0]), device=q.device, dtype=torch.float32)
-        q_strides = (0, q.stride(0), q.stride(1))
-        k_strides = (0, k.stride(0), k.stride(1))
-        v_strides = (0, v.stride(0), v.stride(1))
-        o_strides = (0, out.stride(0), out.stride(1))
-        l_strides = (0, lse.stride(0))
+        lse_shape = (num_heads, q.shape[0])
+        strides = (0, q.stride(0), q.stride(1), 0, k.stride(0), k.stride(1),
+                   0, v.stride(0), v.stride(1), 0, out.stride(0), out.stride(1), 0, q.shape[0])
     else:
-        batch, seqlen_q = q.shape[0], q.shape[1]
-        seqlen_k = k.shape[1]
-        lse = torch.empty((batch, num_heads, seqlen_q), device=q.device, dtype=torch.float32)
-        q_strides = (q.stride(0), q.stride(1), q.stride(2))
-        k_strides = (k.stride(0), k.stride(1), k.stride(2))
-        v_strides = (v.stride(0), v.stride(1), v.stride(2))
-        o_strides = (out.stride(0), out.stride(1), out.stride(2))
-        l_strides = (lse.stride(0), lse.stride(1))
+        batch, seqlen_q, seqlen_k = q.shape[0], q.shape[1], k.shape[1]
+        lse_shape = (batch, num_heads, seqlen_q)
+        strides = (*q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3],
+                   num_heads * seqlen_q, seqlen_q)
+    lse = torch.empty(lse_shape, device=q.device, dtype=torch.float32) if return_lse else None
     if batch == 0 or max_seqlen_q == 0 or num_heads == 0:
         return (out, lse) if return_lse else out
-    cfg = dict(prefill_config(q.device, head_dim))
-    if config:
-        cfg.update(config)
-    launch = {key: cfg.pop(key) for key in list(cfg) if key not in ("BLOCK_M", "BLOCK_N")}
-    grid = (triton.cdiv(max_seqlen_q, cfg["BLOCK_M"]), num_heads, batch)
-    dummy = cu_seqlens_q if varlen else q  # never read when IS_VARLEN is False
+    constexprs, options = _plan(target_of(q.device), head_dim, q.dtype, causal, varlen, return_lse, config)
+    grid = (triton.cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)
+    no_seqlens = _unused(q.device, torch.int32)
     flash_attention_fwd_kernel[grid](
-        q, k, v, out, lse, dummy, cu_seqlens_k if varlen else dummy,
-        *q_strides, *k_strides, *v_strides, *o_strides, *l_strides,
-        seqlen_q, seqlen_k, group, scale * LOG2E,
-        HEAD_DIM=head_dim, IS_CAUSAL=bool(causal), IS_VARLEN=varlen, RETURN_LSE=bool(return_lse),
-        UPCAST_DOT=interpreting() and q.dtype == torch.bfloat16,
-        **cfg, **launch,
+        q, k, v, out, lse if return_lse else _unused(q.device, torch.float32),
+        cu_seqlens_q if varlen else no_seqlens, cu_seqlens_k if varlen else no_seqlens,
+        *strides, seqlen_q, seqlen_k, group, scale * LOG2E, **constexprs, **options,
     )
     return (out, lse) if return_lse else out
 
@@ -276,7 +295,8 @@ def _reference_one(q, k, v, causal, scale):
         rows = torch.arange(sq, device=q.device)[:, None]
         cols = torch.arange(sk, device=q.device)[None, :]
         scores = scores.masked_fill(cols > rows + (sk - sq), float("-inf"))
-    lse = torch.logsumexp(scores, dim=-1) if sk else torch.full((hq, sq), float("-inf"), dtype=torch.float64)
+    lse = (torch.logsumexp(scores, dim=-1) if sk
+           else torch.full((hq, sq), float("-inf"), dtype=torch.float64, device=q.device))
     weights = torch.exp(scores - lse[..., None])
     weights = torch.nan_to_num(weights, nan=0.0)  # fully masked rows -> zeros
     out = (weights @ vd).transpose(0, 1)  # [Sq, Hq, D]
@@ -308,3 +328,44 @@ def attention_flops(batch: int, heads: int, seqlen_q: int, seqlen_k: int, head_d
 
 
 __all__ = ["flash_attention", "flash_attention_reference", "attention_flops"]
+
+
+# --- registry: AOT specializations and bench cases ---------------------------------------
+
+AOT_DTYPES = (torch.bfloat16, torch.float16)
+# (varlen, return_lse): dense prefill, packed prefill, packed prefill whose LSE a
+# chunked-prefill / cascade merge needs.
+AOT_LAYOUTS = ((False, False), (True, False), (True, True))
+_STRIDE_EXAMPLE = 16 * 1024  # every runtime stride is a multiple of 16 elements (head_dim >= 64), or 0
+
+
+def aot_specializations(target: Target) -> list[Specialization]:
+    specs = []
+    for dtype in AOT_DTYPES:
+        for head_dim in SUPPORTED_HEAD_DIMS:
+            for causal in (False, True):
+                for varlen, return_lse in AOT_LAYOUTS:
+                    constexprs, options = _plan(target, head_dim, dtype, causal, varlen, return_lse)
+                    args = {"Q": dtype, "K": dtype, "V": dtype, "Out": dtype, "Lse": torch.float32,
+                            "cu_seqlens_q": torch.int32, "cu_seqlens_k": torch.int32,
+                            "stride_lb": 1000, "stride_lh": 17, "seqlen_q_dense": 17, "seqlen_k_dense": 17,
+                            "group_size": 1, "qk_scale": 0.125, **constexprs}
+                    for name in flash_attention_fwd_kernel.arg_names:
+                        if name.startswith("stride_") and name not in args:
+                            args[name] = _STRIDE_EXAMPLE
+                    label = (f"{str(dtype)[6:]} d{head_dim} {'causal' if causal else 'full'}"
+                             f"{' varlen' if varlen else ''}{' lse' if return_lse else ''}")
+                    specs.append(Specialization(flash_attention_fwd_kernel, label, args, options))
+    return specs
+
+
+def _bench_cases():
+    from rocstack_kernels.attention.bench import prefill_cases
+
+    return prefill_cases()
+
+
+KERNELS = (
+    KernelEntry("flash_attention", aot_specializations, _bench_cases,
+                "attention forward (prefill): MHA/GQA/MQA, causal, packed varlen, LSE"),
+)

@@ -20,28 +20,34 @@ with log-sum-exp weights.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
 
-from rocstack_kernels.attention.configs import compute_units, decode_config, device_arch
+from rocstack_kernels.attention.configs import decode_config
 from rocstack_kernels.attention.flash_attention import LOG2E
 from rocstack_kernels.attention.inputs import (
+    ATTENTION_DTYPES,
     check_attention_dtype,
     check_head_dim,
     check_heads,
     check_int32_vector,
-    check_last_dim_contiguous,
-    check_same_device,
-    interpreting,
+    output_buffer,
     resolve_softmax_scale,
 )
 from rocstack_kernels.attention.triton_helpers import dot
+from rocstack_kernels.checks import check_same_device, check_tensor
+from rocstack_kernels.configs import launch_options
+from rocstack_kernels.target import Target, target_of
 
 SUPPORTED_HEAD_DIMS = (64, 128, 256)
 
 
-@triton.jit
+# Runtime sizes must not be specialized (== 1, % 16) so one prebuilt binary
+# serves every batch; the GQA group is runtime too (BLOCK_G bounds it).
+@triton.jit(do_not_specialize=["stride_bt", "tokens_per_split", "group"])
 def paged_attention_decode_kernel(
     Q, K_cache, V_cache, block_tables, seq_lens, Out, Part_acc, Part_ml,
     stride_qb, stride_qh,
@@ -49,8 +55,8 @@ def paged_attention_decode_kernel(
     stride_vblk, stride_vtok, stride_vh,
     stride_bt,
     stride_ob, stride_oh,
-    tokens_per_split, qk_scale,
-    GROUP: tl.constexpr, BLOCK_G: tl.constexpr, HEAD_DIM: tl.constexpr,
+    tokens_per_split, group, qk_scale,
+    BLOCK_G: tl.constexpr, HEAD_DIM: tl.constexpr,
     PAGE_SIZE: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT: tl.constexpr,
     UPCAST_DOT: tl.constexpr = False,
 ):
@@ -64,8 +70,8 @@ def paged_attention_decode_kernel(
     offs_g = tl.arange(0, BLOCK_G)
     offs_d = tl.arange(0, HEAD_DIM)
     offs_n = tl.arange(0, BLOCK_N)
-    heads = kv_head * GROUP + offs_g
-    head_ok = offs_g < GROUP
+    heads = kv_head * group + offs_g
+    head_ok = offs_g < group
     q = tl.load(Q + batch.to(tl.int64) * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
                 mask=head_ok[:, None], other=0.0)
     table = block_tables + batch.to(tl.int64) * stride_bt
@@ -94,7 +100,7 @@ def paged_attention_decode_kernel(
     # first step; a split with no step keeps m = -inf, l = 0, acc = 0.
     if SPLIT:
         num_splits = tl.num_programs(2)
-        part = (batch * tl.num_programs(1) * GROUP + heads) * num_splits + split
+        part = (batch * tl.num_programs(1) * group + heads) * num_splits + split
         tl.store(Part_acc + part.to(tl.int64)[:, None] * HEAD_DIM + offs_d[None, :], acc, mask=head_ok[:, None])
         tl.store(Part_ml + part.to(tl.int64) * 2, m_i, mask=head_ok)
         tl.store(Part_ml + part.to(tl.int64) * 2 + 1, l_i, mask=head_ok)
@@ -104,124 +110,155 @@ def paged_attention_decode_kernel(
                  out.to(Out.dtype.element_ty), mask=head_ok[:, None])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["num_heads", "num_splits"])
 def paged_attention_merge_kernel(
     Part_acc, Part_ml, Out, stride_ob, stride_oh, num_heads, num_splits,
     HEAD_DIM: tl.constexpr, BLOCK_S: tl.constexpr,
 ):
-    """Merge the context splits of one (sequence, head) with log-sum-exp weights."""
+    """Merge the context splits of one (sequence, head) with log-sum-exp weights.
+
+    Walks the splits BLOCK_S at a time with a running max, so one binary
+    serves any split count.
+    """
     batch = tl.program_id(0)
     head = tl.program_id(1)
     offs_s = tl.arange(0, BLOCK_S)
     offs_d = tl.arange(0, HEAD_DIM)
-    split_ok = offs_s < num_splits
-    part = (batch * num_heads + head).to(tl.int64) * num_splits + offs_s
-    m = tl.load(Part_ml + part * 2, mask=split_ok, other=float("-inf"))
-    l = tl.load(Part_ml + part * 2 + 1, mask=split_ok, other=0.0)
-    m_max = tl.max(m, 0)
-    m_max = tl.where(m_max == float("-inf"), 0.0, m_max)  # empty sequence: all weights 0
-    w = tl.math.exp2(m - m_max)
-    total = tl.sum(w * l, 0)
-    acc = tl.load(Part_acc + part[:, None] * HEAD_DIM + offs_d[None, :], mask=split_ok[:, None], other=0.0)
-    out = tl.sum(acc * w[:, None], 0) / tl.where(total == 0.0, 1.0, total)
+    first = (batch * num_heads + head).to(tl.int64) * num_splits
+    m_run = tl.full([1], float("-inf"), tl.float32)
+    total = tl.zeros([1], tl.float32)
+    acc = tl.zeros([HEAD_DIM], tl.float32)
+    for start in range(0, num_splits, BLOCK_S):
+        split_ok = start + offs_s < num_splits
+        part = first + start + offs_s
+        m = tl.load(Part_ml + part * 2, mask=split_ok, other=float("-inf"))
+        l = tl.load(Part_ml + part * 2 + 1, mask=split_ok, other=0.0)
+        m_new = tl.maximum(m_run, tl.max(m, 0))
+        # No split with tokens yet (empty sequence): keep every weight at 0, not NaN.
+        m_shift = tl.where(m_new == float("-inf"), 0.0, m_new)
+        w = tl.math.exp2(m - m_shift)
+        rescale = tl.math.exp2(m_run - m_shift)
+        part_acc = tl.load(Part_acc + part[:, None] * HEAD_DIM + offs_d[None, :], mask=split_ok[:, None], other=0.0)
+        acc = acc * rescale + tl.sum(part_acc * w[:, None], 0)
+        total = total * rescale + tl.sum(w * l, 0)
+        m_run = m_new
+    out = acc / tl.where(total == 0.0, 1.0, total)
     tl.store(Out + batch.to(tl.int64) * stride_ob + head * stride_oh + offs_d, out.to(Out.dtype.element_ty))
 
 
-def _check_inputs(q, k_cache, v_cache, block_tables, seq_lens):
+def _check_inputs(q, k_cache, v_cache, block_tables, seq_lens) -> None:
+    check_tensor("q", q, dtypes=ATTENTION_DTYPES, ndim=3, last_dim_contiguous=True)
+    for name, t in (("k_cache", k_cache), ("v_cache", v_cache)):
+        check_tensor(name, t, dtypes=ATTENTION_DTYPES, ndim=4, last_dim_contiguous=True)
+    check_tensor("block_tables", block_tables, dtypes=(torch.int32,), ndim=2)
+    check_int32_vector("seq_lens", seq_lens, q.shape[0])
     check_same_device(q=q, k_cache=k_cache, v_cache=v_cache, block_tables=block_tables, seq_lens=seq_lens)
     check_attention_dtype(q=q, k_cache=k_cache, v_cache=v_cache)
-    if q.dim() != 3:
-        raise ValueError(f"q: expected 3 dims [batch, heads, head_dim], got shape {tuple(q.shape)}")
-    for name, t in (("k_cache", k_cache), ("v_cache", v_cache)):
-        if t.dim() != 4:
-            raise ValueError(f"{name}: expected 4 dims [num_blocks, block_size, kv_heads, head_dim], "
-                             f"got shape {tuple(t.shape)}")
-        check_last_dim_contiguous(name, t)
-    check_last_dim_contiguous("q", q)
     if k_cache.shape != v_cache.shape:
-        raise ValueError(f"v_cache: shape {tuple(v_cache.shape)} must equal k_cache's {tuple(k_cache.shape)}")
+        raise ValueError(f"v_cache has shape {tuple(v_cache.shape)}; it must equal k_cache's "
+                         f"{tuple(k_cache.shape)} [num_blocks, block_size, kv_heads, head_dim]")
     check_head_dim("q", q.shape[-1], SUPPORTED_HEAD_DIMS)
     if k_cache.shape[-1] != q.shape[-1]:
-        raise ValueError(f"k_cache: head_dim {k_cache.shape[-1]} must equal q's head_dim {q.shape[-1]}")
+        raise ValueError(f"k_cache has head_dim {k_cache.shape[-1]}; it must equal q's {q.shape[-1]}")
     if k_cache.shape[1] < 1:
-        raise ValueError("k_cache: block_size (dim 1) must be at least 1")
+        raise ValueError("k_cache has block_size 0 (dim 1); pages need at least one token")
     check_heads(q.shape[1], k_cache.shape[2], kv_name="k_cache")
-    batch = q.shape[0]
-    check_int32_vector("seq_lens", seq_lens, batch)
-    if not isinstance(block_tables, torch.Tensor) or block_tables.dim() != 2 or block_tables.dtype != torch.int32:
-        got = (f"{block_tables.dtype} with shape {tuple(block_tables.shape)}"
-               if isinstance(block_tables, torch.Tensor) else type(block_tables).__name__)
-        raise ValueError(f"block_tables: expected a 2-D torch.int32 tensor [batch, max_blocks], got {got}")
-    if block_tables.shape[0] != batch:
-        raise ValueError(f"block_tables: {block_tables.shape[0]} rows but q has batch {batch}")
+    if block_tables.shape[0] != q.shape[0]:
+        raise ValueError(f"block_tables has {block_tables.shape[0]} rows but q has batch {q.shape[0]}")
     if block_tables.stride(1) != 1 and block_tables.shape[1] > 1:
-        raise ValueError("block_tables: rows must be contiguous; call .contiguous()")
+        raise ValueError("block_tables must have contiguous rows; call .contiguous()")
 
 
-def _split_plan(device, batch: int, kv_heads: int, context_bound: int, cfg: dict) -> tuple[int, int]:
-    """(num_splits, tokens_per_split) so that about programs_per_cu x CUs programs run.
+def _plan(target: Target, head_dim: int, dtype: torch.dtype, page_size: int, group: int, split: bool,
+          override: dict | None = None) -> tuple[dict, dict, dict]:
+    """(constexprs, compiler options, split policy) of one launch.
+
+    Shared by the launcher and the AOT list so both hash to one cache entry.
+    """
+    config = decode_config(target)
+    config.update(override or {})
+    constexprs = {"BLOCK_G": max(16, triton.next_power_of_2(group)), "HEAD_DIM": head_dim,
+                  "PAGE_SIZE": page_size, "BLOCK_N": config["BLOCK_N"], "SPLIT": bool(split),
+                  "UPCAST_DOT": target.backend == "interpreter" and dtype == torch.bfloat16}
+    policy = {key: config.get(key) for key in ("programs_per_cu", "min_split_tokens", "max_splits", "num_splits")}
+    return constexprs, launch_options(config, target), policy
+
+
+MERGE_BLOCK_S = 16
+MERGE_OPTIONS = {"num_warps": 4, "num_stages": 1}
+
+
+def _split_plan(device: torch.device, batch: int, kv_heads: int, context_bound: int,
+                block_n: int, policy: dict) -> tuple[int, int]:
+    """(num_splits, tokens_per_split): about programs_per_cu x CUs programs in all.
 
     ``context_bound`` is the table capacity (max_blocks x block_size), known on
     the host without reading seq_lens back from the GPU.
     """
-    block_n = cfg["BLOCK_N"]
-    cus = 4 if device_arch(device) == "interpreter" else compute_units(device.index or 0)
-    wanted = triton.cdiv(cfg["programs_per_cu"] * cus, max(batch * kv_heads, 1))
-    most = max(1, triton.cdiv(context_bound, cfg["min_split_tokens"]))
-    splits = max(1, min(wanted, most))
-    tokens = triton.cdiv(triton.cdiv(max(context_bound, 1), splits), block_n) * block_n
-    return triton.cdiv(max(context_bound, 1), tokens), tokens
+    bound = max(context_bound, 1)
+    if policy.get("num_splits"):
+        splits = policy["num_splits"]
+    else:
+        cus = 4 if target_of(device).backend == "interpreter" else _compute_units(device)
+        wanted = triton.cdiv(policy["programs_per_cu"] * cus, max(batch * kv_heads, 1))
+        splits = min(wanted, triton.cdiv(bound, policy["min_split_tokens"]), policy["max_splits"])
+    tokens = triton.cdiv(triton.cdiv(bound, max(splits, 1)), block_n) * block_n
+    return triton.cdiv(bound, tokens), tokens
+
+
+@functools.lru_cache(maxsize=None)
+def _compute_units_of(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def _compute_units(device: torch.device) -> int:
+    return _compute_units_of(device.index if device.index is not None else torch.cuda.current_device())
+
+
+@functools.lru_cache(maxsize=None)
+def _unused(device: torch.device) -> torch.Tensor:
+    """float32 stand-in for the split buffers when there is no split (never read)."""
+    return torch.zeros(16, device=device, dtype=torch.float32)
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, seq_lens, softmax_scale=None,
-                           config: dict | None = None):
+                           out=None, config: dict | None = None):
     """Decode attention over a paged KV cache; returns ``[B, Hq, D]``.
 
-    ``config`` overrides the per-arch config (keys of ``configs.DECODE_CONFIGS``,
-    plus ``num_splits`` to force a split count); for tuning sweeps and tests.
+    ``config`` overrides keys of the per-arch config (``BLOCK_N``, ``num_warps``,
+    ..., and ``num_splits`` to force a split count); for tuning sweeps and tests.
     """
     _check_inputs(q, k_cache, v_cache, block_tables, seq_lens)
     scale = resolve_softmax_scale(softmax_scale, q.shape[-1])
     batch, num_heads, head_dim = q.shape
     page_size, kv_heads = k_cache.shape[1], k_cache.shape[2]
     group = num_heads // kv_heads
-    out = torch.empty_like(q)
+    out = output_buffer(out, q)
     if batch == 0 or num_heads == 0:
         return out
-    cfg = decode_config(q.device)
-    if config:
-        cfg.update(config)
-    forced_splits = cfg.pop("num_splits", None)
-    context_bound = block_tables.shape[1] * page_size
-    num_splits, tokens_per_split = _split_plan(q.device, batch, kv_heads, context_bound, cfg)
-    if forced_splits:
-        tokens_per_split = triton.cdiv(triton.cdiv(max(context_bound, 1), forced_splits), cfg["BLOCK_N"]) * cfg["BLOCK_N"]
-        num_splits = triton.cdiv(max(context_bound, 1), tokens_per_split)
-    cfg.pop("programs_per_cu")
-    cfg.pop("min_split_tokens")
+    target = target_of(q.device)
+    constexprs, options, policy = _plan(target, head_dim, q.dtype, page_size, group, False, config)
+    num_splits, tokens_per_split = _split_plan(q.device, batch, kv_heads, block_tables.shape[1] * page_size,
+                                               constexprs["BLOCK_N"], policy)
     split = num_splits > 1
+    constexprs["SPLIT"] = split
     if split:
         part_acc = torch.empty((batch, num_heads, num_splits, head_dim), device=q.device, dtype=torch.float32)
         part_ml = torch.empty((batch, num_heads, num_splits, 2), device=q.device, dtype=torch.float32)
     else:
-        part_acc = part_ml = out  # not read when SPLIT is False
+        part_acc = part_ml = _unused(q.device)
     paged_attention_decode_kernel[(batch, kv_heads, num_splits)](
         q, k_cache, v_cache, block_tables, seq_lens, out, part_acc, part_ml,
         q.stride(0), q.stride(1),
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-        block_tables.stride(0),
-        out.stride(0), out.stride(1),
-        tokens_per_split, scale * LOG2E,
-        GROUP=group, BLOCK_G=max(16, triton.next_power_of_2(group)), HEAD_DIM=head_dim,
-        PAGE_SIZE=page_size, SPLIT=split,
-        UPCAST_DOT=interpreting() and q.dtype == torch.bfloat16,
-        **cfg,
+        block_tables.stride(0), out.stride(0), out.stride(1),
+        tokens_per_split, group, scale * LOG2E, **constexprs, **options,
     )
     if split:
         paged_attention_merge_kernel[(batch, num_heads)](
             part_acc, part_ml, out, out.stride(0), out.stride(1), num_heads, num_splits,
-            HEAD_DIM=head_dim, BLOCK_S=triton.next_power_of_2(num_splits), num_warps=4,
+            HEAD_DIM=head_dim, BLOCK_S=MERGE_BLOCK_S, **MERGE_OPTIONS,
         )
     return out
 

@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from conftest import GPU_ONLY
+from rocstack_kernels import add_rms_norm, rms_norm
+from rocstack_kernels.rms_norm import add_rms_norm_torch, rms_norm_torch
+from rocstack_kernels.testing import TOLERANCE, poisoned, rel_err
+
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# Interpreter shapes: one row, odd hidden, and a row longer than the interpreter's
+# single-tile limit (256) so the tiled two-pass path runs too.
+SMALL = ((1, 64), (3, 100), (2, 300))
+LARGE = ((1, 4096), (7, 5120), (2, 1000), (128, 8192), (5, 12345), (33, 65536), (3, 16384))
+
+
+def _check_rms(shape, dtype, device):
+    x = torch.randn(shape, dtype=dtype, device=device) * 3
+    w = torch.randn(shape[-1], dtype=dtype, device=device)
+    out = poisoned(shape, dtype, device)
+    assert rms_norm(x, w, 1e-5, out=out) is out
+    ref = rms_norm_torch(x.double(), w.double(), 1e-5, torch.float64)
+    assert rel_err(out, ref) < TOLERANCE[dtype]
+
+
+def _check_add_rms(shape, dtype, device):
+    x = torch.randn(shape, dtype=dtype, device=device)
+    residual = torch.randn(shape, dtype=dtype, device=device)
+    w = torch.randn(shape[-1], dtype=dtype, device=device)
+    ref_out, ref_res = add_rms_norm_torch(x.double(), residual.double(), w.double(), 1e-6, torch.float64)
+    out = poisoned(shape, dtype, device)
+    got_out, got_res = add_rms_norm(x, residual, w, 1e-6, out=out)
+    assert got_out is out and got_res is residual
+    assert rel_err(residual, ref_res) < TOLERANCE[dtype]
+    assert rel_err(out, ref_out) < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SMALL)
+def test_rms_norm_small(shape, dtype, device):
+    _check_rms(shape, dtype, device)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SMALL)
+def test_add_rms_norm_small(shape, dtype, device):
+    _check_add_rms(shape, dtype, device)
+
+
+@pytest.mark.gpu
+@GPU_ONLY
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LARGE)
+def test_rms_norm_large(shape, dtype, device):
+    _check_rms(shape, dtype, device)
+
+
+@pytest.mark.gpu
+@GPU_ONLY
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LARGE)
+def test_add_rms_norm_large(shape, dtype, device):
+    _check_add_rms(shape, dtype, device)
+
+
+def test_rms_norm_3d_input_and_strided_rows(device):
+    x = torch.randn(2, 3, 64, device=device)
+    w = torch.randn(64, device=device)
+    assert rel_err(rms_norm(x, w), rms_norm_torch(x.double(), w.double(), 1e-6, torch.float64)) < 1e-5
+    wide = torch.randn(4, 128, device=device)
+    view = wide[:, :64]  # row stride 128, last dim contiguous
+    assert rel_err(rms_norm(view, w), rms_norm_torch(view.double(), w.double(), 1e-6, torch.float64)) < 1e-5
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda d: rms_norm(torch.ones(2, 8, dtype=torch.int32, device=d), torch.ones(8, device=d)), "x has dtype int32"),
+    (lambda d: rms_norm(torch.ones(2, 8, device=d), torch.ones(7, device=d)), "weight has shape"),
+    (lambda d: rms_norm(torch.ones(2, 8, device=d), torch.ones(8, dtype=torch.float16, device=d)), "weight has dtype"),
+    (lambda d: rms_norm(torch.ones(8, 4, device=d).t(), torch.ones(8, device=d)), "x must be 2-D with a contiguous"),
+    (lambda d: rms_norm(torch.ones(2, 8, device=d), torch.ones(8, device=d), eps=-1.0), "eps"),
+    (lambda d: rms_norm(torch.ones(2, 8, device="meta"), torch.ones(8, device="meta")), "x is on meta"),
+    (lambda d: add_rms_norm(torch.ones(2, 8, device=d), torch.ones(3, 8, device=d), torch.ones(8, device=d)),
+     "residual has shape"),
+    (lambda d: rms_norm([1.0], torch.ones(8, device=d)), "x must be a torch.Tensor"),
+])
+def test_bad_input_names_the_argument(call, match, device):
+    with pytest.raises(ValueError, match=match):
+        call(device)
