@@ -131,7 +131,7 @@ def decode_metadata(data: bytes) -> dict | str:
     if len(data) > _MAX_METADATA_BYTES:
         return f"metadata note is {len(data)} bytes, over the {_MAX_METADATA_BYTES} limit"
     try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=False, max_buffer_size=len(data) + 1)
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises many types on corrupt input (ValueError, ExtraData, StackError...)
         return f"metadata note is not valid msgpack ({type(exc).__name__})"
     if not isinstance(value, dict):

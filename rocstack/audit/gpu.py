@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rocstack.arches import TargetID, all_arches
+from rocstack.audit import demangle
 from rocstack.audit.codeobject import CodeObject, parse_code_object
 from rocstack.audit.elf import ElfError, ElfFile
 from rocstack.audit.fatbin import BundleError, iter_bundles
@@ -32,6 +33,10 @@ def audit_fatbin(report: AuditReport, label: str, elf: ElfFile, max_uncompressed
                                hint="rebuild the library; the fat binary is corrupt")
                     continue
                 declared = entry.target_id
+                if obj.processor is None and declared:
+                    # arch newer than rocstack's registry: the bundle entry id still names it exactly
+                    obj.processor, obj.target_id = declared.split(":")[0], declared
+                    obj.problems = [p for p in obj.problems if not p.startswith("unknown EF_AMDGPU_MACH")]
                 if declared and obj.target_id and declared.split(":")[0] != obj.processor:
                     report.add(CHECK_FATBIN, "error", label,
                                f"{where} claims {declared} but its code object is for {obj.target_id}",
@@ -68,40 +73,50 @@ def check_coverage(report: AuditReport, label: str, objects: list[CodeObject], r
 
 
 def check_code_objects(report: AuditReport, label: str, objects: list[CodeObject]) -> None:
+    """Resource findings, one per kind of problem per file (a fat binary repeats kernels per target)."""
     arches = all_arches()
     for obj in objects:
         prefix = "" if obj.where == "file" else f"{obj.where}: "
         for problem in obj.problems:
             report.add(CHECK_CODE_OBJECT, "warning", label, prefix + problem)
+    over_lds, spilling, scratch, dynamic = [], [], [], []
+    for obj in objects:
         arch = arches.get(obj.processor or "")
-        over_lds = [k for k in obj.kernels if arch and k.lds_bytes > arch.lds_bytes_per_workgroup]
-        if over_lds:
-            report.add(CHECK_CODE_OBJECT, "error", label,
-                       f"{prefix}{len(over_lds)} kernels need more LDS than {arch.name} has "
-                       f"({arch.lds_bytes_per_workgroup} bytes per workgroup): launches fail",
-                       evidence=_kernel_list(over_lds, lambda k: f"{k.lds_bytes} B"),
-                       hint="reduce the tile sizes / shared memory of those kernels for this arch")
-        spilling = [k for k in obj.kernels if k.vgpr_spills or k.sgpr_spills]
-        if spilling:
-            report.add(CHECK_CODE_OBJECT, "warning", label,
-                       f"{prefix}{len(spilling)} kernels spill registers to scratch memory (slow)",
-                       evidence=_kernel_list(spilling, lambda k: f"{k.vgpr_spills} VGPR/{k.sgpr_spills} SGPR spills"),
-                       hint="lower register pressure (smaller tiles, fewer stages) or raise waves_per_eu limits")
-        scratch = [k for k in obj.kernels if k.scratch_bytes and not (k.vgpr_spills or k.sgpr_spills)]
-        if scratch:
-            report.add(CHECK_CODE_OBJECT, "warning", label,
-                       f"{prefix}{len(scratch)} kernels use scratch (private) memory",
-                       evidence=_kernel_list(scratch, lambda k: f"{k.scratch_bytes} B/lane"),
-                       hint="stack arrays or dynamic indexing put data in slow scratch memory")
-        dynamic = [k for k in obj.kernels if k.dynamic_stack]
-        if dynamic:
-            report.add(CHECK_CODE_OBJECT, "warning", label,
-                       f"{prefix}{len(dynamic)} kernels use a dynamic stack (recursion or indirect calls)",
-                       evidence=_kernel_list(dynamic, lambda k: "dynamic stack"),
-                       hint="avoid recursion and function pointers in device code")
+        for k in obj.kernels:
+            if arch and k.lds_bytes > arch.lds_bytes_per_workgroup:
+                over_lds.append((obj, k, f"{k.lds_bytes} B > {arch.lds_bytes_per_workgroup} B"))
+            if k.vgpr_spills or k.sgpr_spills:
+                spilling.append((obj, k, f"{k.vgpr_spills} VGPR/{k.sgpr_spills} SGPR spills"))
+            elif k.scratch_bytes:
+                scratch.append((obj, k, f"{k.scratch_bytes} B/lane"))
+            if k.dynamic_stack:
+                dynamic.append((obj, k, "dynamic stack"))
+    if over_lds:
+        report.add(CHECK_CODE_OBJECT, "error", label,
+                   f"{_count(over_lds)} need more LDS than their arch has per workgroup: launches fail",
+                   evidence=_kernel_list(over_lds),
+                   hint="reduce the tile sizes / shared memory of those kernels for this arch")
+    if spilling:
+        report.add(CHECK_CODE_OBJECT, "warning", label,
+                   f"{_count(spilling)} spill registers to scratch memory (slow)", evidence=_kernel_list(spilling),
+                   hint="lower register pressure (smaller tiles, fewer stages) or relax waves_per_eu")
+    if scratch:
+        report.add(CHECK_CODE_OBJECT, "warning", label, f"{_count(scratch)} use scratch (private) memory",
+                   evidence=_kernel_list(scratch),
+                   hint="stack arrays or dynamic indexing put data in slow scratch memory")
+    if dynamic:
+        report.add(CHECK_CODE_OBJECT, "warning", label,
+                   f"{_count(dynamic)} use a dynamic stack (recursion or indirect calls)",
+                   evidence=_kernel_list(dynamic), hint="avoid recursion and function pointers in device code")
 
 
-def _kernel_list(kernels, describe) -> str:
-    shown = [f"{k.name} ({describe(k)})" for k in kernels[:_SHOWN]]
-    more = f" (+{len(kernels) - _SHOWN} more)" if len(kernels) > _SHOWN else ""
+def _count(rows) -> str:
+    targets = sorted({obj.target_id or "?" for obj, _k, _d in rows})
+    return f"{len(rows)} kernels in {len(targets)} targets ({', '.join(targets)})"
+
+
+def _kernel_list(rows) -> str:
+    names = demangle.demangle_many(k.name for _obj, k, _what in rows[:_SHOWN])
+    shown = [f"{obj.target_id}: {names[k.name]} ({what})" for obj, k, what in rows[:_SHOWN]]
+    more = f" (+{len(rows) - _SHOWN} more)" if len(rows) > _SHOWN else ""
     return ", ".join(shown) + more

@@ -1,0 +1,204 @@
+"""Checks 1-4 on libraries compiled by g++: DT_NEEDED search, unresolved symbols, versions, RPATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sysconfig
+
+import pytest
+
+from rocstack.audit import AuditPolicy, load_policy, run_audit
+from rocstack.audit.elf import open_elf
+
+
+def _errors(report, check):
+    return [f for f in report.findings if f.check == check and f.severity == "error"]
+
+
+def test_elf_reader_matches_readelf(builder):
+    lib = builder.lib("libplain.so", "#include <string>\nstd::string hello() { return std::string(40, 'x'); }\n",
+                      "-Wl,-soname,libplain.so.1")
+    mapped, elf = open_elf(lib)
+    with mapped:
+        assert elf.soname == "libplain.so.1"
+        assert "libstdc++.so.6" in elf.needed
+        undefined = {s.name: s.version for s in elf.symbols(undefined=True)}
+        defined = {s.name for s in elf.symbols(undefined=False) if s.is_exported}
+    assert "_Z5helloB5cxx11v" in defined
+    # cross-check with binutils: every undefined dynamic symbol and its version
+    out = subprocess.run(["objdump", "-T", str(lib)], capture_output=True, text=True, check=True).stdout
+    expected = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if "*UND*" in parts and len(parts) >= 4:
+            name, version = parts[-1], parts[-2].strip("()")
+            expected[name] = None if version in ("Base", "*UND*") else version
+    assert {k: v for k, v in undefined.items() if k in expected} == expected
+
+
+def test_clean_library_passes(builder):
+    lib = builder.lib("libok.so", "#include <string>\nstd::string f(int n) { return std::to_string(n); }\n")
+    report = run_audit([lib], policy=load_policy("debian12"))
+    assert report.exit_code == 0, report.findings
+    assert report.files[0].kind == "shared-object"
+    assert report.files[0].versions_needed["GLIBCXX"]
+
+
+def test_unresolved_symbol_reported_demangled_with_version_and_weak_ignored(builder):
+    lib = builder.lib(
+        "libmiss.so",
+        "namespace ns { void not_defined_anywhere(int); }\n"
+        "extern \"C\" __attribute__((weak)) void maybe_there(void);\n"
+        "void call(int x) { ns::not_defined_anywhere(x); if (maybe_there) maybe_there(); }\n",
+    )
+    report = run_audit([lib])
+    [finding] = _errors(report, "unresolved-symbols")
+    assert "ns::not_defined_anywhere(int)" in finding.evidence
+    assert "_ZN2ns20not_defined_anywhereEi" in finding.message  # what dlopen would print
+    assert "maybe_there" not in finding.evidence
+    assert report.exit_code == 1
+    # an allowed pattern (demangled glob) turns it into an info
+    allowed = run_audit([lib], policy=AuditPolicy(allowed_unresolved=["ns::not_defined_*"]))
+    assert not _errors(allowed, "unresolved-symbols") and allowed.exit_code == 0
+
+
+def test_symbol_defined_by_a_dependency_resolves(builder, tmp_path):
+    builder.lib("libdep.so", "int dep_value(void) { return 42; }\n", lang="c")
+    lib = builder.lib("libuser.so", "int dep_value(void);\nint use(void) { return dep_value(); }\n",
+                      f"-L{tmp_path}", "-ldep", "-Wl,-rpath,$ORIGIN", lang="c")
+    report = run_audit([lib])
+    assert report.exit_code == 0, report.findings
+    os.remove(tmp_path / "libdep.so")
+    missing = run_audit([lib])
+    [needed] = _errors(missing, "missing-needed")
+    assert "libdep.so" in needed.message and str(tmp_path) in needed.evidence
+    [unresolved] = _errors(missing, "unresolved-symbols")
+    assert "dep_value" in unresolved.evidence and "missing-needed" in unresolved.message
+
+
+def test_rpath_is_inherited_but_runpath_is_not(builder, tmp_path):
+    """ld.so: a DT_RPATH of the loading object also serves its dependencies; DT_RUNPATH serves only its owner."""
+    hidden = tmp_path / "hidden"
+    builder.lib("libleaf.so", "int leaf(void) { return 1; }\n", lang="c", subdir="hidden")
+    builder.lib("libmid.so", "int leaf(void);\nint mid(void) { return leaf(); }\n",
+                f"-L{hidden}", "-lleaf", lang="c", subdir="mid")
+    mid_dir = tmp_path / "mid"
+    for dtags, found in (("--disable-new-dtags", True), ("--enable-new-dtags", False)):
+        top = builder.lib(f"libtop{found}.so", "int mid(void);\nint top(void) { return mid(); }\n",
+                          f"-L{mid_dir}", "-lmid", f"-Wl,{dtags}", f"-Wl,-rpath,{mid_dir}:{hidden}", lang="c")
+        report = run_audit([top])
+        missing = [f.message for f in _errors(report, "missing-needed")]
+        assert (missing == []) is found, (dtags, missing)
+        if not found:
+            assert "libleaf.so (needed by" in missing[0] and "libmid.so" in missing[0]
+
+
+def test_version_node_missing_from_the_provider(builder, tmp_path):
+    """A library linked against DEP_2 fails where the provider found at run time only defines DEP_1."""
+    (tmp_path / "v2.map").write_text("DEP_1 { global: old_fn; local: *; };\nDEP_2 { global: new_fn; } DEP_1;\n")
+    (tmp_path / "v1.map").write_text("DEP_1 { global: old_fn; local: *; };\n")
+    builder.lib("libver.so", "int old_fn(void){return 1;}\nint new_fn(void){return 2;}\n",
+                f"-Wl,--version-script={tmp_path / 'v2.map'}", "-Wl,-soname,libver.so", lang="c", subdir="new")
+    user = builder.lib("libveruser.so", "int new_fn(void);\nint f(void){return new_fn();}\n",
+                       f"-L{tmp_path / 'new'}", "-lver", "-Wl,-rpath,$ORIGIN/old", lang="c")
+    builder.lib("libver.so", "int old_fn(void){return 1;}\nint new_fn(void){return 2;}\n",
+                f"-Wl,--version-script={tmp_path / 'v1.map'}", "-Wl,-soname,libver.so", lang="c", subdir="old")
+    report = run_audit([user])
+    [version] = _errors(report, "symbol-versions")
+    assert "version `DEP_2' not found" in version.message and "new_fn" in version.evidence
+    # the old provider exports new_fn only at DEP_1, so the DEP_2 reference stays unresolved as well
+    assert any("new_fn" in f.evidence for f in _errors(report, "unresolved-symbols"))
+
+
+def test_glibcxx_ceiling_names_symbols_and_newest_version(builder):
+    lib = builder.lib(
+        "libcv.so",
+        "#include <condition_variable>\n#include <mutex>\n"
+        "void wait_once(std::condition_variable& cv, std::unique_lock<std::mutex>& l) { cv.wait(l); }\n",
+    )
+    strict = run_audit([lib], policy=load_policy("manylinux_2_28"))
+    [finding] = [f for f in _errors(strict, "symbol-versions") if "GLIBCXX" in f.message]
+    assert "GLIBCXX_3.4.30" in finding.message and "GLIBCXX_3.4.24" in finding.message
+    assert "std::condition_variable::wait" in finding.evidence
+    assert run_audit([lib], policy=load_policy("debian12")).exit_code == 0
+    assert run_audit([lib], policy=load_policy("rhel9")).exit_code == 1
+
+
+def test_rpath_hygiene(builder):
+    lib = builder.lib("librp.so", "int f(void){return 0;}\n",
+                      "-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN::/tmp/build-x/lib:/home/ci/proj/lib:$ORIGIN/nope",
+                      lang="c")
+    report = run_audit([lib])
+    rpath = [(f.severity, f.message) for f in report.findings if f.check == "rpath"]
+    assert any(s == "warning" and "empty RUNPATH entry" in m for s, m in rpath)
+    assert any(s == "error" and "/tmp/build-x/lib" in m and "world-writable" in m for s, m in rpath)
+    assert any(s == "warning" and "/home/ci/proj/lib" in m and "build tree" in m for s, m in rpath)
+    assert any("$ORIGIN/nope" in m and "does not exist" in m for s, m in rpath)
+    assert not any("$ORIGIN does not exist" in m for s, m in rpath)
+
+
+def test_sysroot_ld_so_conf_include_glob_and_rerooted_rpath(builder, tmp_path):
+    root = tmp_path / "root"
+    (root / "etc" / "ld.so.conf.d").mkdir(parents=True)
+    (root / "etc" / "ld.so.conf").write_text("# comment\ninclude /etc/ld.so.conf.d/*.conf\n")
+    (root / "etc" / "ld.so.conf.d" / "vendor.conf").write_text("/opt/vendor/lib\n")
+    builder.lib("libvendor.so", "int vendor(void){return 3;}\n", lang="c", subdir="root/opt/vendor/lib")
+    builder.lib("libabs.so", "int absfn(void){return 4;}\n", lang="c", subdir="root/opt/abs/lib")
+    for libc_dir in ("lib/x86_64-linux-gnu",):  # libc of the host, copied: the sysroot must be self-contained
+        (root / libc_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f"/{libc_dir}/libc.so.6", root / libc_dir / "libc.so.6")
+    lib = builder.lib("libapp.so", "int vendor(void); int absfn(void);\nint app(void){return vendor()+absfn();}\n",
+                      f"-L{root / 'opt/vendor/lib'}", "-lvendor", f"-L{root / 'opt/abs/lib'}", "-labs",
+                      "-Wl,-rpath,/opt/abs/lib", lang="c")
+    inside = run_audit([lib], sysroot=root)
+    assert inside.exit_code == 0, inside.findings
+    host = run_audit([lib])  # on the host neither /opt/vendor/lib nor /opt/abs/lib exists
+    assert {"libvendor.so", "libabs.so"} <= {f.message.split()[1] for f in _errors(host, "missing-needed")}
+
+
+def _extension_source(extra: str) -> str:
+    return ("#include <Python.h>\n" + extra +
+            "static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, \"ext\", NULL, -1, NULL};\n"
+            "PyMODINIT_FUNC PyInit_ext(void) { return PyModule_Create(&def); }\n")
+
+
+def test_python_extension_resolves_against_the_interpreter(builder):
+    include = sysconfig.get_paths()["include"]
+    ok = builder.lib("ext.cpython-311-x86_64-linux-gnu.so", _extension_source(""), f"-I{include}", lang="c",
+                     subdir="ok")
+    assert run_audit([ok]).exit_code == 0
+    bad = builder.lib("ext.cpython-311-x86_64-linux-gnu.so",
+                      _extension_source("void PyNotARealApi(void);\nvoid g(void){PyNotARealApi();}\n"),
+                      f"-I{include}", lang="c", subdir="bad")
+    report = run_audit([bad])
+    [finding] = _errors(report, "unresolved-symbols")
+    assert "PyNotARealApi" in finding.evidence and "PyModule_Create2" not in finding.evidence
+
+
+@pytest.fixture(scope="module")
+def torch_lib():
+    torch = pytest.importorskip("torch")
+    return os.path.join(os.path.dirname(torch.__file__), "lib")
+
+
+def test_preloaded_torch_satisfies_needed_but_not_a_real_miss(builder, torch_lib):
+    source = ("#include <cstddef>\nnamespace c10 { void* alloc_cpu(size_t); void definitely_not_in_c10(); }\n"
+              "void* grab(size_t n) { return c10::alloc_cpu(n); }\n")
+    good = builder.lib("libext_good.so", source, f"-L{torch_lib}", "-lc10", "-Wl,-rpath,$ORIGIN", subdir="good")
+    without = run_audit([good])
+    assert [f for f in _errors(without, "missing-needed") if "libc10.so" in f.message]
+    with_torch = run_audit([good], policy=AuditPolicy(preload=["torch"]))
+    assert with_torch.exit_code == 0, with_torch.findings
+    bad = builder.lib("libext_bad.so", source + "void oops() { c10::definitely_not_in_c10(); }\n",
+                      f"-L{torch_lib}", "-lc10", "-Wl,-rpath,$ORIGIN", subdir="bad")
+    report = run_audit([bad], policy=AuditPolicy(preload=["torch"]))
+    [finding] = _errors(report, "unresolved-symbols")
+    assert "c10::definitely_not_in_c10()" in finding.evidence and "alloc_cpu" not in finding.evidence
+
+
+def test_preload_that_matches_nothing_is_reported(builder):
+    lib = builder.lib("libx.so", "int x(void){return 0;}\n", lang="c")
+    report = run_audit([lib], policy=AuditPolicy(preload=["no_such_package_rocstack"]))
+    assert any(f.check == "preload" and "no_such_package_rocstack" in f.message for f in report.findings)
