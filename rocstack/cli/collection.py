@@ -14,6 +14,7 @@ TASK_MODULES = [
     "rocstack.cli.info_tasks",
     "rocstack.cli.render_tasks",
     "rocstack.cli.registry_tasks",
+    "rocstack.cli.validate_tasks",
     "rocstack.cli.audit_tasks",
 ]
 

@@ -1,0 +1,122 @@
+"""Run the in-image suite in a throwaway container and bring its JSON back.
+
+The container gets no network (validation must not depend on one) and the GPU options
+from :mod:`rocstack.validate.gpu_access`. The suite's JSON is copied out of the stopped
+container with the archive API, so no bind mount (and no host path) is involved.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+
+from rocstack.errors import EngineError, RocstackError
+from rocstack.validate.gpu_access import GpuAccess
+
+SUITE_OUT = "/tmp/rocstack-validation/suite.json"
+TIMEOUT_ENV = "ROCSTACK_VALIDATE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 3600
+GPU_REASON_ENV = "ROCSTACK_VALIDATE_GPU_REASON"  # read by rocstack_validation.gpu
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    repo_digests: list[str]
+    tags: list[str]
+    labels: dict[str, str]
+
+    @property
+    def id_hex(self) -> str:
+        return self.id.split(":", 1)[-1]
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "repo_digests": list(self.repo_digests), "tags": list(self.tags)}
+
+
+def inspect_image(client, reference: str) -> ImageInfo:
+    import docker.errors
+
+    try:
+        image = client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        raise RocstackError(f"image {reference!r} is not in the local engine",
+                            "build it with `invoke build --arch ...`, pull it with `rocstack pull`, or check `docker images`") from None
+    except docker.errors.APIError as exc:
+        raise EngineError(f"the engine refused to inspect {reference!r}: {exc.explanation or exc}", "check the image reference") from None
+    attrs = image.attrs
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    return ImageInfo(image.id, list(attrs.get("RepoDigests") or []), list(image.tags), dict(labels))
+
+
+def _read_archive(stream) -> bytes:
+    data = b"".join(stream)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.next()
+        if member is None or not member.isfile():
+            raise RocstackError("the validation suite wrote no report file", "see the container log above")
+        return tar.extractfile(member).read()
+
+
+def _failure(image: ImageInfo, reference: str, status: int, log: str) -> RocstackError:
+    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else f"exit status {status}"
+    if "No module named rocstack_validation" in log:
+        return RocstackError(f"image {reference} has no validation suite (rocstack_validation is not installed)",
+                             "rebuild it with `invoke build`: its runtime stage installs validation/")
+    if status == 127 or "executable file not found" in log:
+        return RocstackError(f"image {reference} has no python3 on PATH, so the validation suite cannot run",
+                             "validate images built by `invoke build`")
+    return RocstackError(f"validation could not run in {reference}: {last.removeprefix('error: ')}",
+                         "fix the image (the line above says what is missing) and validate again")
+
+
+def run_suite(client, image: ImageInfo, reference: str, gpu: GpuAccess) -> dict:
+    """Run ``python3 -m rocstack_validation`` in a container of ``image``; return its JSON."""
+    import docker.errors
+    import requests
+
+    timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    environment = {} if gpu.available else {GPU_REASON_ENV: gpu.reason}
+    try:
+        container = client.containers.create(
+            image.id,
+            entrypoint=["python3"],
+            command=["-m", "rocstack_validation", "--out", SUITE_OUT],
+            environment=environment,
+            network_mode="none",
+            labels={"io.rocstack.validation": "1"},
+            **gpu.run_options,
+        )
+    except docker.errors.APIError as exc:
+        raise EngineError(f"cannot create a container of {reference}: {exc.explanation or exc}",
+                          "check the GPU options the engine rejected, or run without a GPU") from None
+    try:
+        try:
+            container.start()
+            status = container.wait(timeout=timeout)["StatusCode"]
+        except requests.exceptions.ReadTimeout:
+            raise RocstackError(f"validation of {reference} ran longer than {timeout:.0f} s and was stopped",
+                                f"raise {TIMEOUT_ENV} (seconds) if the image's tests are that slow") from None
+        except docker.errors.APIError as exc:
+            log = (exc.explanation or str(exc))
+            raise _failure(image, reference, 127 if "executable file not found" in log else -1, log) from None
+        log = container.logs().decode(errors="replace")
+        if status != 0:
+            raise _failure(image, reference, status, log)
+        try:
+            raw = _read_archive(container.get_archive(SUITE_OUT)[0])
+        except docker.errors.NotFound:
+            raise _failure(image, reference, status, log or "the suite wrote no report") from None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise RocstackError("the validation suite wrote a report that is not JSON", "see the container log") from None
+    finally:
+        try:
+            container.remove(force=True)
+        except docker.errors.APIError:
+            pass  # already gone; nothing of ours is left behind
