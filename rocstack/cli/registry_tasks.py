@@ -85,7 +85,7 @@ def _report_pull(result: PullResult) -> None:
     print(f"  components {components or 'none'}")
     print(f"  found via  {result.image.attestation_source}")
     for image, exc in result.rejected:
-        print(f"  skipped newer {image.digest[:19]} ({','.join(image.tags)}): {exc.reason}")
+        print(f"  skipped    newer {','.join(image.tags)}: {exc.message}")
     print(f"pulled as  {', '.join(result.local_tags)}")
 
 

@@ -75,7 +75,7 @@ def pull(
         except VerificationError as exc:
             rejected.append((image, exc))
             continue
-        say(f"verified {_name(ref, image)} ({image.digest}); pulling by digest")
+        say(f"pulling {ref.host}/{image.repository}@{image.digest} (attestation verified)")
         tags = _engine_pull(ref, image, client, local_tag)
         signer = trusted_key_names(home).get(verified.key_id, {}).get("name", "")
         return PullResult(ref, image, verified, signer, tags, rejected)
