@@ -44,6 +44,10 @@ from typing import Any
 # One line per kernel module; see the module docstring for what a module provides.
 KERNEL_MODULES: tuple[str, ...] = (
     "rocstack_kernels.rms_norm",
+    "rocstack_kernels.rotary",
+    "rocstack_kernels.silu_and_mul",
+    "rocstack_kernels.fp8_quant",
+    "rocstack_kernels.fp8_gemm",
 )
 
 CEILINGS = ("copy", "bf16_mm", "fp8_mm")

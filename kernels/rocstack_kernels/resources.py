@@ -23,8 +23,12 @@ from elftools.elf.elffile import ELFFile
 NT_AMDGPU_METADATA = 32
 
 
-def decode_hsaco(blob: bytes) -> dict:
-    """Per-kernel resources from an AMDGPU code object; raises ValueError if it has no metadata note."""
+def decode_hsaco(blob: bytes, dynamic_lds: int = 0) -> dict:
+    """Per-kernel resources from an AMDGPU code object; raises ValueError if it has no metadata note.
+
+    Triton allocates its LDS dynamically (``dynamic_lds``, from its metadata), so the
+    note's static group segment is usually 0; the larger of the two is reported.
+    """
     elf = ELFFile(io.BytesIO(blob))
     for section in elf.iter_sections():
         if section.header["sh_type"] != "SHT_NOTE":
@@ -41,7 +45,7 @@ def decode_hsaco(blob: bytes) -> dict:
                 "sgprs": kernel.get(".sgpr_count"),
                 "vgpr_spills": kernel.get(".vgpr_spill_count", 0),
                 "sgpr_spills": kernel.get(".sgpr_spill_count", 0),
-                "lds_bytes": kernel.get(".group_segment_fixed_size", 0),
+                "lds_bytes": max(kernel.get(".group_segment_fixed_size", 0), dynamic_lds),
                 "scratch_bytes": kernel.get(".private_segment_fixed_size", 0),
                 "wavefront_size": kernel.get(".wavefront_size"),
                 "source": "AMDGPU metadata note",
@@ -60,7 +64,7 @@ _RES_USAGE = re.compile(r"REG:(\d+)\s+STACK:(\d+)\s+SHARED:(\d+)\s+LOCAL:(\d+)")
 
 
 def decode_cubin(blob: bytes, static_shared: int) -> dict:
-    """Registers / stack / local memory from cuobjdump; ``static_shared`` is Triton's shared-memory size."""
+    """Registers / stack / local memory from cuobjdump; ``static_shared`` is Triton's (dynamic) shared memory."""
     tool = _cuobjdump()
     if tool is None:
         raise ValueError("cuobjdump not found (triton's bundled copy or PATH) to read cubin resources")
@@ -80,7 +84,7 @@ def decode_cubin(blob: bytes, static_shared: int) -> dict:
 
 def decode(binary_kind: str, blob: bytes, static_shared: int) -> dict:
     if binary_kind == "hsaco":
-        return decode_hsaco(blob)
+        return decode_hsaco(blob, static_shared)
     if binary_kind == "cubin":
         return decode_cubin(blob, static_shared)
     raise ValueError(f"unknown code object kind {binary_kind!r}")

@@ -34,7 +34,7 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
     "hopper": {
         64: {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 4, "num_stages": 3},
         128: {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3},
-        256: {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+        256: {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 2},
     },
     "hip": {
         64: {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4, "num_stages": 1,
@@ -44,6 +44,7 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
         256: {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 1,
               "waves_per_eu": 2, "matrix_instr_nonkdim": 16, "kpack": 1},
     },
+    "cdna2": {256: {"num_warps": 8}},
     "cdna3": {64: {"kpack": 2}, 128: {"kpack": 2}, 256: {"kpack": 2}},
     "gfx950": {64: {"kpack": 1}, 128: {"kpack": 1}, 256: {"BLOCK_M": 128, "num_warps": 8, "kpack": 1}},
     "interpreter": {

@@ -51,16 +51,16 @@ SUPPORTED_HEAD_DIMS = (64, 128, 256)
 def _attend_kv_blocks(
     acc, l_i, m_i, q,
     k_base, v_base, stride_ks, stride_vs,
-    offs_n, offs_d, q_limit,
+    offs_n, offs_d, row_limit,
     lo, hi, seqlen_k, qk_scale,
-    MASKED: tl.constexpr, IS_CAUSAL: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST_DOT: tl.constexpr,
+    MASKED: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST_DOT: tl.constexpr,
 ):
     """Online-softmax update of (acc, l_i, m_i) over keys [lo, hi) in BLOCK_N steps.
 
-    ``MASKED`` blocks (the causal diagonal and the ragged tail) check every
-    score; the others are known to be fully visible and skip the mask work.
-    ``m_i`` lives in the log2 domain (scores are pre-multiplied by
-    softmax_scale * log2(e) so exp2 can be used).
+    ``MASKED`` blocks (the causal diagonal and the ragged tail) hide key ``j``
+    from row ``i`` when ``j > row_limit[i]``; the others are known to be fully
+    visible and skip that work. ``m_i`` lives in the log2 domain (scores are
+    pre-multiplied by softmax_scale * log2(e) so exp2 can be used).
     """
     for start_n in range(lo, hi, BLOCK_N):
         offs_kv = start_n + offs_n
@@ -72,23 +72,23 @@ def _attend_kv_blocks(
             k = tl.load(k_base + offs_kv[:, None] * stride_ks + offs_d[None, :])
         qk = dot(q, tl.trans(k), tl.zeros([q.shape[0], BLOCK_N], tl.float32), UPCAST_DOT)
         if MASKED:
-            visible = in_range[None, :]
-            if IS_CAUSAL:
-                visible = visible & (offs_kv[None, :] <= q_limit[:, None])
-            qk = tl.where(visible, qk * qk_scale, float("-inf"))
+            # Hidden scores get (distance past the limit) x 1e30 subtracted by
+            # arithmetic, not by a select: on AMD every select over the tile holds
+            # a 64-bit lane mask per element in SGPRs, which spilled. Positions are
+            # exact in float32 up to 2**24. exp2 of -1e30 below any real max is 0;
+            # a row with nothing visible yet is reset by alpha = 0 once a visible
+            # key arrives, and flagged empty at the end if none ever does.
+            distance = tl.minimum(row_limit[:, None] - offs_kv.to(tl.float32)[None, :], 0.0)
+            qk = qk * qk_scale + distance * 1.0e30
             m_new = tl.maximum(m_i, tl.max(qk, 1))
-            # A row with nothing visible yet keeps m = -inf; subtract 0 instead
-            # so exp2 gives 0 rather than NaN (-inf - -inf).
-            m_shift = tl.where(m_new == float("-inf"), 0.0, m_new)
-            p = tl.math.exp2(qk - m_shift[:, None])
-            alpha = tl.math.exp2(m_i - m_shift)
+            p = tl.math.exp2(qk - m_new[:, None])
             v = tl.load(v_base + offs_kv[:, None] * stride_vs + offs_d[None, :],
                         mask=in_range[:, None], other=0.0)
         else:
             m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
             p = tl.math.exp2(qk * qk_scale - m_new[:, None])
-            alpha = tl.math.exp2(m_i - m_new)
             v = tl.load(v_base + offs_kv[:, None] * stride_vs + offs_d[None, :])
+        alpha = tl.math.exp2(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None]
         acc = dot(p.to(v.dtype), v, acc, UPCAST_DOT)
@@ -159,24 +159,26 @@ def flash_attention_fwd_kernel(
     # Keys [0, full_hi) are visible to every row of the block; [full_hi, hi)
     # need the mask. Causal: row i sees keys j <= i + (seqlen_k - seqlen_q).
     diag = seqlen_k - seqlen_q
-    q_limit = offs_m + diag
     if IS_CAUSAL:
+        row_limit = tl.minimum(offs_m + diag, seqlen_k - 1).to(tl.float32)
         hi = tl.minimum(seqlen_k, m0 + BLOCK_M + diag)
         full_hi = tl.maximum(tl.minimum(m0 + diag + 1, seqlen_k), 0)
     else:
+        row_limit = tl.zeros([BLOCK_M], tl.float32) + (seqlen_k - 1)
         hi = seqlen_k
         full_hi = seqlen_k
     full_hi = (full_hi // BLOCK_N) * BLOCK_N
     acc, l_i, m_i = _attend_kv_blocks(
-        acc, l_i, m_i, q, k_base, v_base, stride_ks, stride_vs, offs_n, offs_d, q_limit,
-        0, full_hi, seqlen_k, qk_scale, False, IS_CAUSAL, BLOCK_N, UPCAST_DOT)
+        acc, l_i, m_i, q, k_base, v_base, stride_ks, stride_vs, offs_n, offs_d, row_limit,
+        0, full_hi, seqlen_k, qk_scale, False, BLOCK_N, UPCAST_DOT)
     acc, l_i, m_i = _attend_kv_blocks(
-        acc, l_i, m_i, q, k_base, v_base, stride_ks, stride_vs, offs_n, offs_d, q_limit,
-        full_hi, hi, seqlen_k, qk_scale, True, IS_CAUSAL, BLOCK_N, UPCAST_DOT)
+        acc, l_i, m_i, q, k_base, v_base, stride_ks, stride_vs, offs_n, offs_d, row_limit,
+        full_hi, hi, seqlen_k, qk_scale, True, BLOCK_N, UPCAST_DOT)
 
-    # Fully masked rows (l == 0) have acc == 0: dividing by 1 writes zeros.
-    empty = l_i == 0.0
-    out = acc / tl.where(empty, 1.0, l_i)[:, None]
+    # A row that never saw a visible key (max still -inf, or only -1e30 masked
+    # scores) is fully masked: zeros, and lse = -inf.
+    empty = m_i < -1.0e29
+    out = tl.where(empty[:, None], 0.0, acc / tl.where(empty, 1.0, l_i)[:, None])
     o_base = Out + o_off + head * stride_oh
     tl.store(o_base + offs_m[:, None] * stride_os + offs_d[None, :], out.to(Out.dtype.element_ty),
              mask=row_ok[:, None])

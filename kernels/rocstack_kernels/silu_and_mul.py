@@ -1,0 +1,99 @@
+"""SwiGLU gate ``silu_and_mul``: Triton kernel, launcher, torch reference.
+
+``x[..., :d]`` is the gate and ``x[..., d:]`` the up projection (the layout of a
+fused gate/up GEMM output); ``out = silu(gate) * up`` computed in fp32, rounded once.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
+
+from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
+from rocstack_kernels.configs import config_for, launch_options
+from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
+from rocstack_kernels.target import Target, target_of
+
+
+@triton.jit
+def _silu_and_mul_kernel(x_ptr, out_ptr, stride_x, stride_out, d, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < d
+    gate = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
+    up = tl.load(x_ptr + row * stride_x + d + cols, mask=mask, other=0.0).to(tl.float32)
+    out = gate * tl.sigmoid(gate) * up
+    tl.store(out_ptr + row * stride_out + cols, out.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _plan(target: Target) -> tuple[dict, dict]:
+    config = config_for("silu_and_mul", target)
+    return {"BLOCK": config["block"]}, launch_options(config, target)
+
+
+def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``silu(x[..., :d]) * x[..., d:]`` for ``x`` of last dim ``2*d``; returns ``out`` [..., d]."""
+    check_tensor("x", x, dtypes=FLOAT_DTYPES, last_dim_contiguous=True)
+    if x.dim() == 0 or x.shape[-1] % 2:
+        raise ValueError(f"x must have an even last dimension (gate and up halves), got shape {tuple(x.shape)}")
+    d = x.shape[-1] // 2
+    if x.dim() != 2 and not x.is_contiguous():
+        raise ValueError(f"x must be 2-D with a contiguous last dimension or contiguous N-D; "
+                         f"got strides {tuple(x.stride())}")
+    x2 = x if x.dim() == 2 else x.reshape(-1, 2 * d)
+    if out is None:
+        out = torch.empty((*x.shape[:-1], d), dtype=x.dtype, device=x.device)
+    else:
+        check_tensor("out", out, dtypes=(x.dtype,), contiguous=True)
+        check_shape("out", out, (*x.shape[:-1], d), "x's shape with the last dim halved")
+    check_same_device(x=x, out=out)
+    out2 = out.view(-1, d)
+    if x2.shape[0] == 0 or d == 0:
+        return out
+    constexprs, options = _plan(target_of(x.device))
+    grid = (x2.shape[0], triton.cdiv(d, constexprs["BLOCK"]))
+    _silu_and_mul_kernel[grid](x2, out2, x2.stride(0), out2.stride(0), d, **constexprs, **options)
+    return out
+
+
+def silu_and_mul_torch(x: torch.Tensor, compute_dtype=torch.float32) -> torch.Tensor:
+    """The same in torch; float64 input and compute_dtype make it the reference."""
+    d = x.shape[-1] // 2
+    xc = x.to(compute_dtype)
+    return (F.silu(xc[..., :d]) * xc[..., d:]).to(x.dtype)
+
+
+AOT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+
+
+def _specializations(target: Target) -> list[Specialization]:
+    constexprs, options = _plan(target)
+    return [Specialization(_silu_and_mul_kernel, str(dtype)[6:],
+                           {"x_ptr": dtype, "out_ptr": dtype, "stride_x": 28672, "stride_out": 14336,
+                            "d": 14336, **constexprs}, options)
+            for dtype in AOT_DTYPES]
+
+
+@functools.cache
+def _compiled():
+    return torch.compile(silu_and_mul_torch, dynamic=False)
+
+
+def _bench(rows: int, d: int) -> BenchCase:
+    def setup(device) -> BenchSetup:
+        x = torch.randn(rows, 2 * d, device=device, dtype=torch.bfloat16)
+        return BenchSetup(run=lambda: silu_and_mul(x), ceiling="copy", bytes_moved=3 * rows * d * x.element_size(),
+                          peers={"torch eager": lambda: silu_and_mul_torch(x, torch.bfloat16),
+                                 "torch.compile": lambda: _compiled()(x, torch.bfloat16)})
+    return BenchCase(f"{rows}x{d} bf16", setup)
+
+
+KERNELS = (
+    KernelEntry("silu_and_mul", _specializations,
+                lambda: [_bench(16384, 14336), _bench(32768, 14336), _bench(4096, 4096)],
+                "SwiGLU gate: silu(x[..., :d]) * x[..., d:]"),
+)
