@@ -66,7 +66,10 @@ def parse_registry(text: str) -> RegistryRef:
 
 
 def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host.split("]")[0][1:]
+    if host.startswith("["):  # [::1]:5000
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0]
     if name == "localhost":
         return True
     try:

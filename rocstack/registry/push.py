@@ -25,6 +25,7 @@ from rocstack.registry.config import default_registry, rocstack_home
 from rocstack.registry.keys import key_id, load_signing_key
 from rocstack.registry.local_image import LocalImage, find_report, inspect_image
 from rocstack.registry.oci import RegistryClient, RegistryRef, parse_registry
+from rocstack.registry.redact import redact
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -90,7 +91,7 @@ def push(
         stack=image.stack,
         arches=image.arches,
         components=image.components,
-        report=lookup.report,
+        report=redact(lookup.report, [client.credential.secret] if client.credential else []),
         validated=lookup.problem is None,
         unvalidated_reason=lookup.problem,
     )
