@@ -57,6 +57,7 @@ def pull(
             "no trusted keys: rocstack cannot verify any attestation",
             "trust the publisher's public key: rocstack keys trust FILE.pub",
         )
+    engine = connect()  # a stopped engine is found before minutes of registry reads, not after
     client = RegistryClient(ref)
     client.ping()
     images = scan(client, repositories(client))
@@ -76,7 +77,7 @@ def pull(
             rejected.append((image, exc))
             continue
         say(f"pulling {ref.host}/{image.repository}@{image.digest} (attestation verified)")
-        tags = _engine_pull(ref, image, client, local_tag)
+        tags = _engine_pull(engine, ref, image, client, local_tag)
         signer = trusted_key_names(home).get(verified.key_id, {}).get("name", "")
         return PullResult(ref, image, verified, signer, tags, rejected)
     reasons = "; ".join(f"{_name(ref, image)}: {exc.message}" for image, exc in rejected)
@@ -91,8 +92,7 @@ def _name(ref: RegistryRef, image: RemoteImage) -> str:
     return f"{ref.host}/{image.repository}:{','.join(image.tags)}"
 
 
-def _engine_pull(ref: RegistryRef, image: RemoteImage, client: RegistryClient, local_tag: str | None) -> list[str]:
-    engine = connect()
+def _engine_pull(engine, ref: RegistryRef, image: RemoteImage, client: RegistryClient, local_tag: str | None) -> list[str]:
     remote = f"{ref.host}/{image.repository}"
     auth = client.credential.docker_auth_config() if client.credential else None
     try:
