@@ -14,6 +14,7 @@ import errno
 import fnmatch
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ def is_library_name(name: str) -> bool:
 
 def _has_elf_magic(path: str) -> bool:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return True  # a FIFO or device is never opened (it could block): _add reports it
         with open(path, "rb") as handle:
             return handle.read(4) == ELF_MAGIC
     except OSError:
@@ -100,8 +103,12 @@ def collect_inputs(paths, limits: AuditLimits) -> Inputs:
 
 
 def _add(inputs: Inputs, seen: set[str], path: str, label: str, rel: str) -> None:
+    key = os.path.realpath(path)
+    if key in seen:
+        return  # libfoo.so -> libfoo.so.1, or a path named twice: audit (or report) it once
+    seen.add(key)
     try:
-        os.stat(path)
+        mode = os.stat(path).st_mode
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             inputs.problems.append(InputProblem(label, "symlink loop: the path never reaches a file",
@@ -110,10 +117,10 @@ def _add(inputs: Inputs, seen: set[str], path: str, label: str, rel: str) -> Non
             inputs.problems.append(InputProblem(label, f"cannot read: {exc.strerror}", "check the path and permissions",
                                                 io=True))
         return
-    key = os.path.realpath(path)
-    if key in seen:
-        return  # libfoo.so -> libfoo.so.1: audit the file once
-    seen.add(key)
+    if not stat.S_ISREG(mode):
+        inputs.problems.append(InputProblem(label, "not a regular file (FIFO, device or socket): not opened",
+                                            "audit regular files, directories or wheels"))
+        return
     inputs.files.append(InputFile(path, label, rel))
 
 
