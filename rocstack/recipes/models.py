@@ -118,6 +118,10 @@ class Artifacts(Strict):
     wheels: bool = True
     files: dict[str, str] = Field({}, description="build-stage path -> absolute path in the runtime image")
     libraries: list[str] = Field([], description="globs of the shared libraries the component installs (relative to site-packages)")
+    env: dict[str, str] = Field(
+        {}, description="ENV of the runtime image the component needs to work at all "
+        "(flash-attention's Triton backend imports its C++ extension unless FLASH_ATTENTION_TRITON_AMD_ENABLE=TRUE)",
+    )
 
 
 class ValidationPolicy(Strict):
@@ -130,6 +134,15 @@ class ValidationPolicy(Strict):
     manylinux: str | None = None
     imports: list[str] = []
     pytest: list[str] = []
+    pytest_gpu: list[str] = Field(
+        [], description="pytest selections that only mean something on a GPU (upstream's own HIP/CK test suites): "
+        "without a GPU they are reported skipped with the reason, never run through Triton's interpreter",
+    )
+    env: dict[str, str] = Field({}, description="environment the component's checks run with (e.g. FBGEMM_TEST_WITH_ROCM=1)")
+    benchmark: str | None = Field(
+        None, description="command writing this component's metrics JSON ({\"metrics\": {name: value}}) for its perf floors; "
+        "placeholders {python}, {json} (output file), {root} (project root)",
+    )
     perf: dict[str, dict[str, float]] = Field({}, description="arch -> metric -> floor")
 
     @field_validator("perf")

@@ -1,0 +1,96 @@
+# Rendered by rocstack 0.1.0 from stack 'rocm70-ubuntu2404-triton' for gfx942,gfx1100.
+# Do not edit: re-render with `rocstack render --stack rocm70-ubuntu2404-triton --arch gfx942,gfx1100`.
+
+FROM rocm/dev-ubuntu-24.04:7.0-complete AS base
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+COPY rocstack/images/files/rocstack-pip.sh /usr/local/bin/rocstack-pip
+RUN python3 -m venv /opt/venv
+
+FROM base AS python-env
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3-venv git \
+    && rm -rf /var/lib/apt/lists/*
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip install --index-url https://download.pytorch.org/whl/rocm7.0 torch==2.10.0 \
+    && rocstack-pip install triton==3.6.0
+
+FROM python-env AS tools
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=bind,source=rocstack-package,target=/tmp/rocstack-package,rw \
+    rocstack-pip install /tmp/rocstack-package
+
+FROM tools AS build-rocstack-kernels
+COPY sources/rocstack-kernels /src/rocstack-kernels
+WORKDIR /src/rocstack-kernels
+ENV ROCSTACK_ARCHES="gfx942,gfx1100" \
+    MAX_JOBS="16" \
+    WHEEL_DIR="/out/wheels"
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    mkdir -p /out/wheels \
+    && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
+    && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
+    && python -c 'import os, sys; from rocstack_kernels.aot import build; from rocstack_kernels.registry import select; from rocstack_kernels.target import parse_targets; m = build(parse_targets(os.environ["ROCSTACK_ARCHES"]), "/out/aot", select(None)); print(m["summary"]); sys.exit(0 if m["summary"]["built"] else 1)'
+FROM tools AS build-flash-attention-triton
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip install ninja==1.11.1.4 packaging==25.0 psutil==7.0.0 setuptools==78.1.1 wheel==0.45.1 einops==0.8.1
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip download --no-deps --no-binary :all: -d /tmp/sdist flash-attn==2.8.3.post2 \
+    && mkdir -p /src/flash-attention-triton \
+    && tar -xzf /tmp/sdist/*.tar.gz --strip-components=1 -C /src/flash-attention-triton
+WORKDIR /src/flash-attention-triton
+ENV ROCSTACK_ARCHES="gfx942,gfx1100" \
+    MAX_JOBS="16" \
+    WHEEL_DIR="/out/wheels" \
+    FLASH_ATTENTION_TRITON_AMD_ENABLE="TRUE" \
+    FLASH_ATTENTION_SKIP_CUDA_BUILD="TRUE" \
+    FLASH_ATTENTION_FORCE_BUILD="TRUE"
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    mkdir -p /out/wheels \
+    && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
+    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1
+
+FROM tools AS runtime
+COPY rocstack /opt/rocstack/src
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip install /opt/rocstack/src/validation
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
+    rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
+COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=bind,from=build-flash-attention-triton,source=/out/wheels,target=/tmp/wheels/flash-attention-triton \
+    rocstack-pip install --no-deps --no-index /tmp/wheels/flash-attention-triton/*.whl
+RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack rocm70-ubuntu2404-triton' 'arches gfx942,gfx1100' 'torch 2.10.0 (rocm)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' 'flash-attention-triton 2.8.3.post2 pypi:flash-attn==2.8.3.post2' > /opt/rocstack/versions.txt
+LABEL io.rocstack.arches="gfx942,gfx1100" \
+      io.rocstack.components="{\"flash-attention-triton\":\"pypi:flash-attn==2.8.3.post2\",\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \
+      io.rocstack.stack="rocm70-ubuntu2404-triton" \
+      org.opencontainers.image.description="ROCm 7.0 on Ubuntu 24.04, ROCm torch, Triton kernels only (flash-attention Triton backend; CDNA and RDNA)" \
+      org.opencontainers.image.title="rocstack rocm70-ubuntu2404-triton" \
+      org.opencontainers.image.vendor="rocstack" \
+      org.opencontainers.image.version="0.1.0"
