@@ -48,6 +48,8 @@ KERNEL_MODULES: tuple[str, ...] = (
     "rocstack_kernels.silu_and_mul",
     "rocstack_kernels.fp8_quant",
     "rocstack_kernels.fp8_gemm",
+    "rocstack_kernels.attention.flash_attention",
+    "rocstack_kernels.attention.paged_attention",
 )
 
 CEILINGS = ("copy", "bf16_mm", "fp8_mm")

@@ -40,6 +40,7 @@ from rocstack_kernels.attention.inputs import (
 from rocstack_kernels.attention.triton_helpers import dot
 from rocstack_kernels.checks import check_same_device, check_tensor
 from rocstack_kernels.configs import launch_options
+from rocstack_kernels.registry import KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
 SUPPORTED_HEAD_DIMS = (64, 128, 256)
@@ -284,3 +285,49 @@ def paged_attention_reference(q, k_cache, v_cache, block_tables, seq_lens, softm
         scores = torch.einsum("hd,shd->hs", q[row].double(), k) * scale
         out[row] = torch.einsum("hs,shd->hd", torch.softmax(scores, dim=-1), v)
     return out
+
+
+# --- registry: AOT specializations and bench cases ---------------------------------------
+
+AOT_DTYPES = (torch.bfloat16, torch.float16)
+AOT_PAGE_SIZES = (16,)
+AOT_GROUPS = (8,)  # any GQA group up to 16 shares BLOCK_G = 16
+_STRIDE_EXAMPLE = 16 * 1024  # cache/q/out strides are multiples of 16 elements (head_dim >= 64)
+
+
+def aot_specializations(target: Target) -> list[Specialization]:
+    specs = []
+    for dtype in AOT_DTYPES:
+        for head_dim in SUPPORTED_HEAD_DIMS:
+            for page_size in AOT_PAGE_SIZES:
+                for group in AOT_GROUPS:
+                    for split in (False, True):
+                        constexprs, options, _ = _plan(target, head_dim, dtype, page_size, group, split)
+                        args = {"Q": dtype, "K_cache": dtype, "V_cache": dtype, "block_tables": torch.int32,
+                                "seq_lens": torch.int32, "Out": dtype, "Part_acc": torch.float32,
+                                "Part_ml": torch.float32, "stride_bt": 17, "tokens_per_split": 256,
+                                "group": group, "qk_scale": 0.125, **constexprs}
+                        for name in paged_attention_decode_kernel.arg_names:
+                            if name.startswith("stride_") and name not in args:
+                                args[name] = _STRIDE_EXAMPLE
+                        label = (f"{str(dtype)[6:]} d{head_dim} page{page_size} g<={constexprs['BLOCK_G']}"
+                                 f"{' split' if split else ''}")
+                        specs.append(Specialization(paged_attention_decode_kernel, label, args, options))
+            merge_args = {"Part_acc": torch.float32, "Part_ml": torch.float32, "Out": dtype,
+                          "stride_ob": _STRIDE_EXAMPLE, "stride_oh": _STRIDE_EXAMPLE, "num_heads": 32,
+                          "num_splits": 8, "HEAD_DIM": head_dim, "BLOCK_S": MERGE_BLOCK_S}
+            specs.append(Specialization(paged_attention_merge_kernel, f"{str(dtype)[6:]} d{head_dim} merge",
+                                        merge_args, MERGE_OPTIONS))
+    return specs
+
+
+def _bench_cases():
+    from rocstack_kernels.attention.bench import decode_cases
+
+    return decode_cases()
+
+
+KERNELS = (
+    KernelEntry("paged_attention_decode", aot_specializations, _bench_cases,
+                "decode attention over a paged KV cache: GQA, ragged lengths, split-K + LSE merge"),
+)
