@@ -67,6 +67,9 @@ def compile_specialization(spec: Specialization, target: Target):
     from triton.runtime.jit import create_function_from_signature
 
     fn = spec.fn
+    if not hasattr(fn, "_pack_args"):
+        raise ValueError(f"{getattr(fn, '__name__', fn)} is not a compilable triton.jit function "
+                         f"(is TRITON_INTERPRET set? unset it for AOT builds)")
     missing = [name for name in fn.arg_names if name not in spec.args]
     if missing:
         raise ValueError(f"specialization {spec.label!r} of {fn.__name__} gives no value for {', '.join(missing)}")

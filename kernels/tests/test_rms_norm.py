@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from conftest import GPU_ONLY
 from rocstack_kernels import add_rms_norm, rms_norm
 from rocstack_kernels.rms_norm import add_rms_norm_torch, rms_norm_torch
 from rocstack_kernels.testing import TOLERANCE, poisoned, rel_err
@@ -47,7 +46,6 @@ def test_add_rms_norm_small(shape, dtype, device):
 
 
 @pytest.mark.gpu
-@GPU_ONLY
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", LARGE)
 def test_rms_norm_large(shape, dtype, device):
@@ -55,7 +53,6 @@ def test_rms_norm_large(shape, dtype, device):
 
 
 @pytest.mark.gpu
-@GPU_ONLY
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", LARGE)
 def test_add_rms_norm_large(shape, dtype, device):

@@ -16,6 +16,8 @@ TASK_MODULES = [
     "rocstack.cli.registry_tasks",
     "rocstack.cli.validate_tasks",
     "rocstack.cli.audit_tasks",
+    "rocstack.cli.build_tasks",
+    "rocstack.cli.kernels_tasks",
 ]
 
 

@@ -1,0 +1,174 @@
+"""Benchmark harness: device ceilings and every registered kernel beside its peers, one run.
+
+Measures, on the GPU at hand, the ceilings (device-to-device copy bandwidth counting
+bytes read + written; bf16 8192^3 matmul; FP8 8192^3 ``torch._scaled_mm`` with
+tensorwise scales), then each registry bench case: our kernel and its peers timed
+with ``triton.testing.do_bench`` (CUDA events, median of repeats, after warm-up).
+Prints a table (GB/s or TFLOP/s, % of the measured ceiling, ratio to the best peer),
+and writes JSON and a plot when asked. Run as ``invoke bench`` or
+``python -m rocstack_kernels.bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import torch
+
+from rocstack_kernels import registry
+from rocstack_kernels.registry import BenchSetup
+
+SCHEMA = "rocstack.kernels-bench/v1"
+
+
+def time_ms(fn: Callable[[], object]) -> float:
+    import triton.testing
+
+    return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
+
+
+def measure_ceilings(device: torch.device) -> dict[str, float | None]:
+    """copy GB/s, bf16_mm and fp8_mm TFLOP/s measured now on ``device``."""
+    from rocstack_kernels.target import target_of
+
+    src = torch.randn(2**29 // 2, device=device, dtype=torch.bfloat16)  # 512 MiB, far past L2
+    dst = torch.empty_like(src)
+    copy_gbps = 2 * src.numel() * src.element_size() / time_ms(lambda: dst.copy_(src)) / 1e6
+    del src, dst
+    n = 8192
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    bf16_tflops = 2 * n**3 / time_ms(lambda: a @ b) / 1e9
+    fp8_tflops = None
+    fp8 = target_of(device).fp8_dtype()
+    if fp8 is not None:
+        a8, b8 = a.to(fp8), b.t().contiguous().to(fp8).t()
+        one = torch.ones((), device=device)
+        fp8_tflops = 2 * n**3 / time_ms(lambda: torch._scaled_mm(a8, b8, one, one, out_dtype=torch.bfloat16)) / 1e9
+    return {"copy": copy_gbps, "bf16_mm": bf16_tflops, "fp8_mm": fp8_tflops}
+
+
+def _rate(setup: BenchSetup, ms: float) -> tuple[float, str]:
+    if setup.bytes_moved is not None:
+        return setup.bytes_moved / ms / 1e6, "GB/s"
+    return setup.flops / ms / 1e9, "TFLOP/s"
+
+
+def _case_rows(kernel: str, case: registry.BenchCase, device, ceilings: dict) -> list[dict]:
+    setup = case.setup(device)
+    rows = []
+    for impl, fn in [("rocstack", setup.run), *setup.peers.items()]:
+        row = {"kernel": kernel, "case": case.name, "impl": impl}
+        try:
+            ms = time_ms(fn)
+        except Exception as exc:  # a peer that cannot run here is reported, not fatal
+            row.update(error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}")
+            rows.append(row)
+            continue
+        rate, unit = _rate(setup, ms)
+        ceiling = ceilings.get(setup.ceiling)
+        row.update(ms=ms, rate=rate, unit=unit, ceiling=setup.ceiling,
+                   pct_of_ceiling=100 * rate / ceiling if ceiling else None)
+        rows.append(row)
+    peer_rates = [r["rate"] for r in rows[1:] if "rate" in r]
+    if "rate" in rows[0] and peer_rates:
+        rows[0]["ratio_to_best_peer"] = rows[0]["rate"] / max(peer_rates)
+    del setup
+    gc.collect()
+    torch.cuda.empty_cache()
+    return rows
+
+
+def run(kernels: str | None = None, progress: Callable[[str], None] = print) -> dict:
+    if not torch.cuda.is_available():
+        raise ValueError("no GPU visible to torch: benchmarks need one (torch device 'cuda' on ROCm and NVIDIA)")
+    device = torch.device("cuda")
+    entries = registry.select(kernels)
+    progress("measuring device ceilings (copy, bf16 and fp8 matmul)...")
+    ceilings = measure_ceilings(device)
+    progress("  " + ", ".join(f"{k}={v:.0f}" for k, v in ceilings.items() if v is not None))
+    rows: list[dict] = []
+    for entry in entries:
+        for case in entry.bench_cases():
+            progress(f"{entry.name}: {case.name}")
+            rows.extend(_case_rows(entry.name, case, device, ceilings))
+    return {"schema": SCHEMA, "device": torch.cuda.get_device_name(device),
+            "torch": torch.__version__, "triton": __import__("triton").__version__,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "ceilings": ceilings, "results": rows}
+
+
+def format_table(report: dict) -> str:
+    c = report["ceilings"]
+    lines = [f"{report['device']}  torch {report['torch']}  triton {report['triton']}  {report['date']}",
+             f"ceilings: copy {c['copy']:.0f} GB/s, bf16 mm {c['bf16_mm']:.0f} TFLOP/s"
+             + (f", fp8 mm {c['fp8_mm']:.0f} TFLOP/s" if c.get("fp8_mm") else ""),
+             f"{'kernel':<24} {'case':<34} {'impl':<26} {'ms':>8} {'rate':>14} {'%ceil':>6} {'vs best peer':>12}"]
+    for r in report["results"]:
+        if "error" in r:
+            lines.append(f"{r['kernel']:<24} {r['case']:<34} {r['impl']:<26} error: {r['error']}")
+            continue
+        pct = f"{r['pct_of_ceiling']:.0f}%" if r.get("pct_of_ceiling") is not None else "-"
+        ratio = f"{r['ratio_to_best_peer']:.2f}x" if "ratio_to_best_peer" in r else ""
+        lines.append(f"{r['kernel']:<24} {r['case']:<34} {r['impl']:<26} {r['ms']:8.3f} "
+                     f"{r['rate']:8.0f} {r['unit']:<7} {pct:>5} {ratio:>12}")
+    return "\n".join(lines)
+
+
+def write_json(report: dict, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as handle:
+        json.dump(report, handle, indent=1)
+    os.replace(tmp, path)
+
+
+def write_plot(report: dict, path: str) -> None:
+    """One horizontal bar per (case, impl): % of the measured ceiling."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["results"] if r.get("pct_of_ceiling") is not None]
+    labels = [f"{r['kernel']} {r['case']} [{r['impl']}]" for r in rows]
+    colors = ["tab:red" if r["impl"] == "rocstack" else "tab:gray" for r in rows]
+    fig, ax = plt.subplots(figsize=(11, max(3, 0.28 * len(rows))))
+    ax.barh(range(len(rows)), [r["pct_of_ceiling"] for r in rows], color=colors)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("% of measured ceiling (copy bandwidth or matmul rate)")
+    ax.set_title(f"rocstack kernels vs peers - {report['device']} - {report['date'][:10]}")
+    fig.tight_layout()
+    tmp = f"{path}.tmp{os.getpid()}.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rocstack_kernels.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--kernel", help="comma list of kernel names (default: all registered)")
+    parser.add_argument("--json", help="write the report here")
+    parser.add_argument("--plot", help="write a PNG plot here")
+    args = parser.parse_args(argv)
+    try:
+        report = run(args.kernel, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        write_json(report, args.json)
+    if args.plot:
+        write_plot(report, args.plot)
+    print(format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The CPU half of the AOT story: build for AMD and NVIDIA targets with no GPU, check the manifest.
+
+The GPU half (the runtime loads these entries and compiles nothing) is
+kernels/scripts/prove_no_jit.py, run on the lent GPU.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rocstack_kernels import registry
+from rocstack_kernels.configs import config_for
+from rocstack_kernels.prebuilt import activate, relocate
+from rocstack_kernels.target import parse_target
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    """Build through the real CLI, in a process without TRITON_INTERPRET (these tests' conftest sets it)."""
+    out = tmp_path_factory.mktemp("aot") / "build"
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-m", "rocstack.cli.program", "kernels", "build",
+                           "--arch", "gfx942,gfx90a,sm90", "--out", str(out),
+                           "--kernel", "silu_and_mul,fp8_rowwise_gemm,rotary_embedding"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "[1/" in done.stdout and "unsupported: gfx90a (CDNA2) has no FP8" in done.stdout  # progress lines
+    return out
+
+
+def test_build_refuses_bad_arguments_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    for args, message in ((["--arch", "gfx999"], "unknown arch"), (["--arch", "sm90", "--kernel", "nope"], "unknown kernel")):
+        done = subprocess.run([sys.executable, "-m", "rocstack.cli.program", "kernels", "build", "--out",
+                               str(tmp_path / "x"), *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / "x").exists()
+
+
+def test_manifest_records_every_specialization(build_dir):
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    assert manifest["schema"] == "rocstack.kernels-build/v1"
+    assert manifest["targets"] == ["gfx942", "gfx90a", "sm90"]
+    assert manifest["summary"]["failed"] == 0
+    built = [e for e in manifest["entries"] if e["status"] == "built"]
+    assert {(e["kernel"], e["target"]) for e in built} >= {
+        ("silu_and_mul", "gfx942"), ("silu_and_mul", "gfx90a"), ("silu_and_mul", "sm90"),
+        ("fp8_rowwise_gemm", "gfx942"), ("fp8_rowwise_gemm", "sm90"), ("rotary_embedding", "gfx90a")}
+    for entry in built:
+        blob = (build_dir / entry["code_object"]).read_bytes()
+        assert hashlib.sha256(blob).hexdigest() == entry["sha256"]
+        assert entry["signature"] and entry["constexprs"]
+        resources = entry["resources"]
+        if entry["target"].startswith("gfx"):
+            assert entry["code_object_kind"] == "hsaco" and resources["vgprs"] > 0 and resources["sgprs"] > 0
+            assert resources["wavefront_size"] == 64
+        else:
+            assert entry["code_object_kind"] == "cubin" and resources["registers"] > 0
+    gemm_942 = next(e for e in built if e["kernel"] == "fp8_rowwise_gemm" and e["target"] == "gfx942")
+    assert gemm_942["signature"]["a_ptr"] == "*fp8e4b8"  # e4m3fnuz on gfx942
+    assert gemm_942["options"]["kpack"] == config_for("fp8_rowwise_gemm", parse_target("gfx942"))["kpack"]
+    assert gemm_942["resources"]["lds_bytes"] > 0 and gemm_942["resources"]["vgpr_spills"] == 0
+    gemm_sm90 = next(e for e in built if e["kernel"] == "fp8_rowwise_gemm" and e["target"] == "sm90")
+    assert gemm_sm90["signature"]["a_ptr"] == "*fp8e4nv" and "kpack" not in gemm_sm90["options"]
+
+
+def test_fp8_on_gfx90a_is_recorded_unsupported_with_the_reason(build_dir):
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    rows = [e for e in manifest["entries"] if e["kernel"] == "fp8_rowwise_gemm" and e["target"] == "gfx90a"]
+    assert [r["status"] for r in rows] == ["unsupported"]
+    assert "no FP8" in rows[0]["reason"]
+
+
+def test_moved_build_is_relocated_and_activated(build_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import triton
+
+    moved = tmp_path / "moved"
+    shutil.copytree(build_dir, moved)
+    groups = list((moved / "triton-cache").glob("*/__grp__*.json"))
+    assert groups and all(str(build_dir) in g.read_text() for g in groups)
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "elsewhere"))
+    with triton.knobs.cache.scope():
+        cache_dir = activate(moved)
+        assert triton.knobs.cache.dir == str(cache_dir)
+    for group in groups:
+        for path in json.loads(group.read_text())["child_paths"].values():
+            assert Path(path).is_file() and str(moved) in path
+    assert relocate(moved / "triton-cache") == 0  # idempotent
+
+
+def test_gfx950_configs_keep_kpack_1():
+    assert config_for("fp8_rowwise_gemm", parse_target("gfx950"))["kpack"] == 1
+
+
+def test_registry_names_are_unique_and_every_entry_has_specs_and_bench_cases():
+    entries = registry.entries()
+    assert {"rms_norm", "add_rms_norm", "rotary_embedding", "silu_and_mul", "quantize_fp8_per_token",
+            "fp8_rowwise_gemm"} <= set(entries)
+    for entry in entries.values():
+        specs = entry.specializations(parse_target("gfx942"))
+        assert isinstance(specs, registry.Unsupported) or specs
+        assert entry.bench_cases()

@@ -1,0 +1,71 @@
+"""Tasks for the rocstack-kernels package: AOT build per arch, and benchmarks.
+
+``rocstack kernels build --arch gfx942,sm90 --out DIR`` (``invoke kernels.build``)
+compiles every registered kernel specialization for each target on a machine with
+no GPU; ``invoke bench`` times the kernels beside their peers on the GPU at hand.
+The library lives in ``rocstack_kernels.aot`` / ``rocstack_kernels.bench``.
+"""
+
+from __future__ import annotations
+
+from invoke import task
+
+from rocstack.cli.common import user_errors
+from rocstack.errors import RocstackError
+
+
+def _kernels():
+    try:
+        import rocstack_kernels  # noqa: F401  (also activates ROCSTACK_KERNELS_PREBUILT)
+        from rocstack_kernels import aot, bench as bench_lib, registry
+        from rocstack_kernels.target import parse_targets
+    except ImportError as exc:
+        raise RocstackError(f"rocstack-kernels is not importable ({exc})",
+                            "install it with `pip install -e kernels` (needs torch and triton)") from None
+    return aot, bench_lib, registry, parse_targets
+
+
+@task(help={"arch": "comma list of targets: gfx90a, gfx942, gfx950, gfx1100, ..., sm90 (NVIDIA)",
+            "out": "output directory (replaced): manifest.json + triton-cache/",
+            "kernel": "comma list of kernel names (default: all registered)"})
+@user_errors
+def build(c, arch, out, kernel=None):
+    """Compile every kernel specialization for each --arch ahead of time (no GPU needed)."""
+    aot, _, registry, parse_targets = _kernels()
+    targets = parse_targets(arch)
+    try:
+        entries = registry.select(kernel)
+        for target in targets:
+            if target.backend == "interpreter":
+                raise ValueError("'interpreter' is not a compile target")
+    except ValueError as exc:
+        raise RocstackError(str(exc), "run `rocstack kernels build --help` for the accepted values") from None
+    manifest = aot.build(targets, out, entries)
+    summary = manifest["summary"]
+    print(f"{summary['built']} built, {summary['unsupported']} unsupported, {summary['failed']} failed "
+          f"-> {out}/manifest.json (use it with ROCSTACK_KERNELS_PREBUILT={out})")
+    if summary["failed"]:
+        failed = sorted({f"{e['kernel']}@{e['target']}" for e in manifest["entries"] if e["status"] == "failed"})
+        raise RocstackError(f"{summary['failed']} specializations failed to compile: {', '.join(failed)}",
+                            f"see the errors in {out}/manifest.json", exit_code=1)
+
+
+@task(help={"kernel": "comma list of kernel names (default: all registered)",
+            "json": "write the report as JSON here", "plot": "write a PNG plot here"})
+@user_errors
+def bench(c, kernel=None, json_=None, plot=None):
+    """Benchmark the kernels beside torch eager / torch.compile / vendor peers on this GPU."""
+    _, bench_lib, _, _ = _kernels()
+    try:
+        report = bench_lib.run(kernel)
+    except ValueError as exc:
+        raise RocstackError(str(exc), "run on a machine with a GPU; pick kernels with --kernel NAME") from None
+    if json_:
+        bench_lib.write_json(report, json_)
+    if plot:
+        bench_lib.write_plot(report, plot)
+    print(bench_lib.format_table(report))
+
+
+TASKS = [bench]
+GROUPS = {"kernels": [build]}
