@@ -11,12 +11,15 @@ Decode: ours vs SDPA over the same KV gathered into contiguous [B, Hkv, S, D]
 gather + SDPA, against the copy-bandwidth ceiling; bytes are the fewest one
 call must move (every K/V token of every sequence once, q, out, block table).
 
-``python -m rocstack_kernels.attention.bench`` times every case here with
-``triton.testing.do_bench`` and prints a table; ``invoke bench`` runs the same
-cases through the package's harness.
+``invoke bench --kernel flash_attention,paged_attention_decode`` (or
+``python -m rocstack_kernels.bench``) times these cases; ``plot_prefill_speedup``
+draws the seed's speedup-vs-sequence-length plot from that harness's report.
 """
 
 from __future__ import annotations
+
+import os
+import re
 
 import torch
 import torch.nn.functional as F
@@ -121,3 +124,41 @@ def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8,
 def decode_cases() -> list[BenchCase]:
     return [_decode_case(64, 4096), _decode_case(1, 32768), _decode_case(8, 8192), _decode_case(256, 1024),
             _decode_case(64, 4096, q_heads=32, kv_heads=32)]
+
+
+_PREFILL_NAME = re.compile(r"prefill B\d+ S(\d+) H16 d128 (full|causal) bf16")
+
+
+def plot_prefill_speedup(report: dict, path: str) -> None:
+    """Speedup of ours and of SDPA over naive eager attention vs sequence length (H=16, d128).
+
+    ``report`` is the bench harness's report (``rocstack.kernels-bench/v1``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times: dict[tuple[str, str], dict[int, float]] = {}
+    for row in report["results"]:
+        match = _PREFILL_NAME.fullmatch(row["case"])
+        if match and "ms" in row:
+            times.setdefault((match.group(2), row["impl"]), {})[int(match.group(1))] = row["ms"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for mask in ("full", "causal"):
+        naive = times.get((mask, "naive eager"), {})
+        for impl, style in (("rocstack", "-o"), ("sdpa", "--s")):
+            series = times.get((mask, impl), {})
+            seqlens = sorted(s for s in series if s in naive)
+            ax.plot(seqlens, [naive[s] / series[s] for s in seqlens], style, label=f"{impl} ({mask})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sequence length (B*S = 16k tokens, 16 heads, d128, bf16)")
+    ax.set_ylabel("speedup over naive eager attention")
+    ax.set_title(f"attention forward - {report['device']} - {report['date'][:10]}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = f"{path}.tmp{os.getpid()}.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
