@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,9 +26,3 @@ def docker_engine():
     except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
         pytest.skip(f"no Docker engine answers ({exc.__class__.__name__}); start one with scripts/start-dockerd.sh")
     return client
-
-
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the real `rocstack` console command in a subprocess."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(["rocstack", *args], capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=600)

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, run_cli
+from cli_runner import REPO, run_cli
 
 
 def assert_one_line_error(result, *fragments):
