@@ -8,11 +8,11 @@ commas are merged (lists united, ceilings take the lower version).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rocstack.errors import RocstackError
 
@@ -35,27 +35,48 @@ def split_version(tag: str) -> tuple[str, str] | None:
     return family, rest
 
 
-class AuditPolicy(BaseModel):
-    """Expectations the checks apply; every field is optional (an empty policy checks the basics)."""
+@dataclass(frozen=True)
+class AuditPolicy:
+    """Expectations the checks apply; every field is optional (an empty policy checks the basics).
 
-    model_config = ConfigDict(extra="forbid")
+    A plain dataclass, not pydantic: importing pydantic would double the audit's start-up time.
+    """
 
     name: str = "default"
     description: str = ""
-    symbol_ceilings: dict[str, str] = Field(default_factory=dict)  # family -> newest allowed version
-    required_symbols: list[str] = Field(default_factory=list)  # demangled names, prefixes or globs
-    required_symbols_in: list[str] = Field(default_factory=list)  # globs; empty = every audited library
-    allowed_unresolved: list[str] = Field(default_factory=list)  # fnmatch on mangled or demangled names
-    preload: list[str] = Field(default_factory=list)  # packages or library globs loaded before
-    gpu_extensions: list[str] = Field(default_factory=list)  # globs that must carry HIP code objects
+    symbol_ceilings: dict[str, str] = field(default_factory=dict)  # family -> newest allowed version
+    required_symbols: list[str] = field(default_factory=list)  # demangled names, prefixes or globs
+    required_symbols_in: list[str] = field(default_factory=list)  # globs; empty = every audited library
+    allowed_unresolved: list[str] = field(default_factory=list)  # fnmatch on mangled or demangled names
+    preload: list[str] = field(default_factory=list)  # packages or library globs loaded before
+    gpu_extensions: list[str] = field(default_factory=list)  # globs that must carry HIP code objects
     python_host: bool = True  # Python extensions may use the interpreter's exported symbols
 
-    def model_post_init(self, _context) -> None:
+    def __post_init__(self) -> None:
+        for name, kind in (("name", str), ("description", str), ("python_host", bool)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"{name} must be a {kind.__name__}")
+        for name in ("required_symbols", "required_symbols_in", "allowed_unresolved", "preload", "gpu_extensions"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} must be a list of strings")
+        if not isinstance(self.symbol_ceilings, dict):
+            raise ValueError("symbol_ceilings must be a map of family to version")
         for family, version in self.symbol_ceilings.items():
             if family not in VERSION_FAMILIES:
                 raise ValueError(f"symbol_ceilings: unknown family {family!r} (known: {', '.join(VERSION_FAMILIES)})")
-            if version_key(version) is None:
+            if not isinstance(version, str) or version_key(version) is None:
                 raise ValueError(f"symbol_ceilings: {family} ceiling {version!r} is not a dotted version")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AuditPolicy":
+        if not isinstance(data, dict):
+            raise ValueError("a policy is a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**data)
 
     def merge(self, other: "AuditPolicy") -> "AuditPolicy":
         ceilings = dict(self.symbol_ceilings)
@@ -97,7 +118,7 @@ class AuditPolicy(BaseModel):
         )
         manylinux = getattr(validation, "manylinux", None)
         if manylinux:
-            policy = load_named_policy(str(manylinux)).merge(policy).model_copy(update={"name": name})
+            policy = dataclasses.replace(load_named_policy(str(manylinux)).merge(policy), name=name)
         return policy
 
 
@@ -119,10 +140,9 @@ def load_named_policy(name: str) -> AuditPolicy:
 
 def _policy_from_json(text: str, where: str) -> AuditPolicy:
     try:
-        return AuditPolicy.model_validate(json.loads(text))
-    except (json.JSONDecodeError, ValidationError, ValueError) as exc:
-        first = str(exc).splitlines()
-        raise RocstackError(f"{where} is not a valid audit policy: {' '.join(first[:3])}",
+        return AuditPolicy.from_dict(json.loads(text))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise RocstackError(f"{where} is not a valid audit policy: {exc}",
                             "fix the JSON (fields: see rocstack/audit/policy.py AuditPolicy)") from None
 
 
