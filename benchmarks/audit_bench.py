@@ -6,7 +6,8 @@ Peers, each in its own process so its peak RSS is its own (os.wait4):
 - upstream: ``nm -gDCu LIB`` + ``objdump -TC LIB`` (FBGEMM's post-build check;
   it only lists undefined symbols and versions, resolving nothing),
 - pyelftools: iterating the dynamic symbols the way a pure-pyelftools audit would,
-- c++filt batched: demangling every dynamic symbol name in one c++filt process,
+- c++filt batched: demangling every dynamic symbol name in one c++filt process, against
+  one process per name (extrapolated from 200 runs: why the audit batches),
 - rocstack run_audit: the full audit (DT_NEEDED closure, symbol resolution, versions,
   RPATH, fat binary), timed inside the process and with interpreter start,
 - rocstack audit CLI: the console command end to end.
@@ -103,6 +104,14 @@ def bench(lib: str, repeat: int) -> list[dict]:
     med, low, _ = timed(cxxfilt, repeat, stdin=names)
     rows.append({"method": f"c++filt batched ({count} names, one process)", "median_s": med, "min_s": low,
                  "peak_rss_mib": measure_peak(cxxfilt, stdin=names)})
+
+    sample = names.split(b"\n")[:200]
+    start = time.perf_counter()
+    for name in sample:
+        subprocess.run(cxxfilt, input=name + b"\n", capture_output=True, check=True)
+    each = (time.perf_counter() - start) / len(sample)
+    rows.append({"method": f"c++filt one process per name (x{count}, from {len(sample)} runs)",
+                 "median_s": each * count, "min_s": each * count, "peak_rss_mib": float("nan")})
 
     child = [sys.executable, "-c", _AUDIT_CHILD, lib]
     inner, times = [], []

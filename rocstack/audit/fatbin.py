@@ -14,6 +14,7 @@ back to back, each starting on a 4096-byte boundary.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -160,7 +161,12 @@ def parse_compressed(buf, start: int, end: int, max_size: int) -> tuple[Bundle, 
         stored = total
     data = _decompress(method, bytes(buf[start + header.size:start + stored]), uncompressed, max_size)
     entries, _ = parse_plain(data, 0, len(data))
-    info = {"version": version, "method": _METHODS.get(method, str(method)), "uncompressed_size": uncompressed}
+    # the header's hash is the first 8 bytes of the MD5 of the uncompressed bundle, little-endian
+    # (clang OffloadBundler: MD5Result::low()); clang checks it only in verbose mode, so a mismatch
+    # means damage that loads anyway
+    digest = int.from_bytes(hashlib.md5(data).digest()[:8], "little")
+    info = {"version": version, "method": _METHODS.get(method, str(method)), "uncompressed_size": uncompressed,
+            "hash_ok": digest == fields[-1]}
     return Bundle(start, stored, info, entries, data, 0), data
 
 

@@ -21,6 +21,10 @@ def audit_fatbin(report: AuditReport, label: str, elf: ElfFile, max_uncompressed
         for index, bundle in enumerate(iter_bundles(elf.buf, elf.base + section.offset, section.size,
                                                     max_uncompressed)):
             bundles.append(bundle.summary())
+            if bundle.compression and not bundle.compression["hash_ok"]:
+                report.add(CHECK_FATBIN, "warning", label,
+                           f"compressed bundle {index} at +{bundle.offset:#x}: its MD5 hash does not match the "
+                           "decompressed data", hint="the fat binary was altered after bundling: rebuild it")
             for entry in bundle.entries:
                 if entry.is_host or entry.size == 0:
                     continue

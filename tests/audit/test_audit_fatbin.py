@@ -151,7 +151,8 @@ def test_corrupt_and_lying_compressed_bundles(builder, hip_bundle_parts):
     bomb_payload = zstandard.ZstdCompressor().compress(b"\0" * (64 << 20))
     bomb = struct.pack("<4sHHQQQ", b"CCOB", 3, 1, 32 + len(bomb_payload), 100, 0) + bomb_payload
     huge = struct.pack("<4sHHQQQ", b"CCOB", 3, 1, 32 + len(bomb_payload), 1 << 40, 0) + bomb_payload
-    cases = {"corrupt": (corrupt, "corrupt zstd stream"), "too_long": (too_long, "claims total size"),
+    wrong_hash = good[:24] + b"\0" * 8 + good[32:]
+    cases = {"wrong_hash": (wrong_hash, "MD5 hash does not match"), "corrupt": (corrupt, "corrupt zstd stream"), "too_long": (too_long, "claims total size"),
              "bomb": (bomb, "header says 100"), "huge": (huge, "over the")}
     for name, (blob, expected) in cases.items():
         lib = lib_with_fatbin(builder, f"lib{name}.so", blob)
