@@ -16,8 +16,23 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install --no-index torch==2.13.0 \
+    rocstack-pip install --no-index --no-deps torch==2.13.0 \
+    && rocstack-pip install torch==2.13.0 \
     && rocstack-pip install triton==3.6.0
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=bind,source=rocstack-package/pyproject.toml,target=/tmp/rocstack-pyproject.toml \
+    python3 -c 'import tomllib; print("\n".join(tomllib.load(open("/tmp/rocstack-pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/rocstack-requirements.txt \
+    && rocstack-pip install -r /tmp/rocstack-requirements.txt \
+    && rm /tmp/rocstack-requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=bind,source=rocstack-package,target=/tmp/rocstack-package,rw \
+    rocstack-pip install --no-deps /tmp/rocstack-package
 
 FROM python-env AS build-rocstack-kernels
 COPY sources/rocstack-kernels /src/rocstack-kernels
@@ -32,7 +47,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
-    && python -m rocstack_kernels.aot --arch "$ROCSTACK_ARCHES" --out /out/aot
+    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot
 
 FROM python-env AS runtime
 COPY rocstack /opt/rocstack/src
@@ -40,7 +55,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install /opt/rocstack/src /opt/rocstack/src/validation
+    rocstack-pip install /opt/rocstack/src/validation
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl

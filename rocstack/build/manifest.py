@@ -1,0 +1,118 @@
+"""The build manifest (schema ``rocstack.build-manifest/v1``) and the image that carries it.
+
+The manifest records per-stage durations, which are only known once the
+BuildKit build has finished, so it is added by a final one-layer build on top
+of the runtime image: ``/opt/rocstack/manifest.json`` plus the
+``io.rocstack.manifest`` label. Tags are applied only after that succeeds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from typing import TextIO
+
+import docker
+from docker.errors import APIError, BuildError, ContainerError
+
+from rocstack import __version__
+from rocstack.build.context import StagedContext
+from rocstack.errors import EngineError
+from rocstack.recipes.catalog import Selection
+
+SCHEMA = "rocstack.build-manifest/v1"
+MANIFEST_PATH = "/opt/rocstack/manifest.json"
+MANIFEST_LABEL = "io.rocstack.manifest"
+
+# Runs inside the runtime image: versions of what it holds, without importing torch.
+_TOOLS_SCRIPT = """
+import json, platform
+from importlib import metadata
+out = {"python": platform.python_version()}
+for dist in ("pip", "torch", "triton", "rocstack", "rocstack-kernels", "rocstack-validation"):
+    try:
+        out[dist] = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        pass
+print(json.dumps(out))
+"""
+
+
+def image_tools(client: docker.DockerClient, image_id: str) -> dict[str, str]:
+    """Versions of Python and the key packages, read from a container of the image."""
+    try:
+        out = client.containers.run(image_id, ["python", "-c", _TOOLS_SCRIPT], remove=True, network_disabled=True)
+    except ContainerError as exc:
+        raise EngineError(f"cannot read tool versions from image {image_id[:19]}: {exc.stderr!r}", "see the build log") from None
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def build_manifest(
+    selection: Selection,
+    context: StagedContext,
+    base_image_id: str,
+    tools: dict[str, str],
+    stages: dict[str, float],
+    refs: dict[str, str],
+) -> dict:
+    """``refs``: component name -> source ref, as the rendered io.rocstack.components label says."""
+    components = []
+    for recipe in selection.components:
+        local = recipe.source.kind == "local"
+        components.append({
+            "name": recipe.name,
+            "version": recipe.version,
+            "ref": refs.get(recipe.name),
+            # Local sources are hashed file by file; git and PyPI sources are pinned by ref/version.
+            "source_sha256": context.digest(f"sources/{recipe.name}") if local else None,
+        })
+    return {
+        "schema": SCHEMA,
+        "stack": selection.stack.name,
+        "arches": [str(t) for t in selection.targets],
+        "components": components,
+        "base_image_id": base_image_id,
+        "tools": tools,
+        "stages": stages,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _context_tar(runtime_id: str, manifest: dict) -> io.BytesIO:
+    dockerfile = f"FROM {runtime_id}\nCOPY manifest.json {MANIFEST_PATH}\n".encode()
+    payload = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("manifest.json", payload)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def add_manifest(
+    client: docker.DockerClient, runtime_id: str, manifest: dict, labels: dict[str, str], log: TextIO
+) -> str:
+    """Build ``runtime_id`` + manifest file + labels (engine API, no BuildKit needed); returns the image id."""
+    all_labels = {**labels, MANIFEST_LABEL: json.dumps(manifest, sort_keys=True, separators=(",", ":"))}
+    try:
+        stream = client.api.build(
+            fileobj=_context_tar(runtime_id, manifest), custom_context=True, labels=all_labels,
+            rm=True, forcerm=True, decode=True,
+        )
+        image_id = None
+        for chunk in stream:
+            if "stream" in chunk:
+                log.write(chunk["stream"])
+            if "error" in chunk:
+                raise BuildError(chunk["error"], [])
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+    except (APIError, BuildError) as exc:
+        raise EngineError(f"adding the build manifest to {runtime_id[:19]} failed: {exc}", "see the build log") from None
+    if not image_id:
+        raise EngineError("the engine did not report the id of the manifest image", "see the build log")
+    return image_id

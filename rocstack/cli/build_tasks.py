@@ -1,0 +1,74 @@
+"""`base` and `build`: local base images and stack images on the Docker engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from invoke import task
+
+from rocstack.cli.common import user_errors
+from rocstack.recipes.catalog import Catalog
+
+
+@task(help={
+    "stack": "stack whose debootstrap base to make (default: local)",
+    "force": "rebuild even when an image with the same inputs exists",
+})
+@user_errors
+def base(c, stack="local", force=False):
+    """Make (or reuse) the locally built base image of a stack: debootstrap + import."""
+    from rocstack.build.base import ensure_base
+    from rocstack.build.engine import connect
+
+    recipe = Catalog.default().stack(stack)
+    result = ensure_base(connect(), recipe, force=force, say=lambda text: print(text, file=sys.stderr))
+    state = "reused" if result.reused else f"built in {result.seconds:.0f}s"
+    print(f"{result.tag} {result.image_id} ({state})")
+
+
+@task(
+    iterable=["wheelhouse"],
+    help={
+        "arch": "gfx arch or comma list (gfx90a,gfx942) for one image; default: the stack's default_arches",
+        "stack": "stack name (see `rocstack stacks`); default: local",
+        "wheelhouse": "directory of local wheels (torch at air-gapped sites); repeatable; "
+        "default: the host pip's find-links directories",
+        "quiet": "no progress output; print only the image tag",
+        "json": "print the build result (tags, image id, manifest, stages, log) as JSON",
+        "log": "also write the full build log to this file",
+        "templates": "directory of templates that extend images/Dockerfile.j2 (searched first)",
+        "no-cache": "rebuild every step (BuildKit --no-cache); pip's download cache is kept",
+    },
+)
+@user_errors
+def build(c, arch="", stack="local", wheelhouse=None, quiet=False, json_=False, log="", templates="", no_cache=False):
+    """Build a stack's image for the given arches on the Docker engine (BuildKit)."""
+    from rocstack.build.builder import BuildFailed, build_image
+
+    try:
+        result = build_image(
+            stack=stack,
+            arch=arch or None,
+            wheelhouses=[Path(w) for w in wheelhouse or []],
+            quiet=quiet,
+            template_dirs=[Path(templates)] if templates else None,
+            log_copy=Path(log) if log else None,
+            no_cache=no_cache,
+        )
+    except BuildFailed as failure:
+        for line in failure.tail:
+            print(f"  | {line}", file=sys.stderr)
+        raise
+    if json_:
+        print(result.to_json())
+    elif quiet:
+        print(result.tags[0])
+    else:
+        print(f"built {result.tags[0]} ({result.image_id[:19]})")
+        print(f"  also tagged {result.tags[1]}")
+        print(f"  stages run: {', '.join(result.stages_run) or 'none (all cached)'}; log: {result.log}")
+
+
+TASKS = [base, build]
