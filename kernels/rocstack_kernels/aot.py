@@ -128,8 +128,12 @@ def _progress_line(index: int, total: int, row: dict) -> str:
 
 
 def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[KernelEntry],
-          progress: Callable[[str], None] = print) -> dict:
-    """Build everything into ``out_dir`` (replaced atomically); returns the manifest."""
+          progress: Callable[[str], None] = print, keep_ir: bool = False) -> dict:
+    """Build everything into ``out_dir`` (replaced atomically); returns the manifest.
+
+    Without ``keep_ir`` only the code objects and Triton's metadata are stored (the
+    intermediate IR is ~10x their size); that setting is not part of the cache key.
+    """
     import triton
 
     out = Path(out_dir)
@@ -143,8 +147,9 @@ def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[Kerne
             specs = entry.specializations(target)
             plan.extend((target, entry, s) for s in ([specs] if isinstance(specs, Unsupported) else specs))
     rows: list[dict] = []
-    with triton.knobs.cache.scope():
+    with triton.knobs.cache.scope(), triton.knobs.compilation.scope():
         triton.knobs.cache.dir = str(cache_root)
+        triton.knobs.compilation.store_binary_only = not keep_ir
         for index, (target, entry, spec) in enumerate(plan, 1):
             if isinstance(spec, Unsupported):
                 row = {"kernel": entry.name, "target": target.arch, "status": "unsupported", "reason": spec.reason}

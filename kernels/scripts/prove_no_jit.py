@@ -54,18 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     triton_build._build = counting_build
     device = torch.device("cuda")
     per_kernel = {}
+    errors = {}
     for entry in registry.select(args.kernel):
         before_hits, before_misses = sum(hits.values()), sum(misses.values())
-        for case in entry.bench_cases():
-            setup = case.setup(device)
-            setup.run()
-            torch.cuda.synchronize()
-            del setup
-            torch.cuda.empty_cache()
+        try:
+            for case in entry.bench_cases():
+                setup = case.setup(device)
+                setup.run()
+                torch.cuda.synchronize()
+                del setup
+                torch.cuda.empty_cache()
+        except Exception as exc:  # one broken kernel must not hide the others' results
+            errors[entry.name] = f"{type(exc).__name__}: {exc}"[:300]
         per_kernel[entry.name] = {"loaded_from_build": sum(hits.values()) - before_hits,
                                   "compiled_at_run_time": sum(misses.values()) - before_misses}
     report = {"prebuilt": str(cache_dir), "triton": triton.__version__, "device": torch.cuda.get_device_name(),
-              "kernels": per_kernel, "compiled_functions": dict(misses), "loaded_functions": dict(hits),
+              "kernels": per_kernel, "errors": errors, "compiled_functions": dict(misses), "loaded_functions": dict(hits),
               "host_launcher_stubs_built": len(host_builds)}
     if args.json:
         with open(args.json, "w") as handle:
@@ -73,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'kernel':<26} {'loaded from build':>18} {'compiled at run time':>21}")
     for name, counts in per_kernel.items():
         print(f"{name:<26} {counts['loaded_from_build']:>18} {counts['compiled_at_run_time']:>21}")
+    for name, error in errors.items():
+        print(f"{name}: ERROR {error}")
     total = sum(misses.values())
     print(f"GPU kernel compiles at run time: {total}  (host launcher stubs built: {len(host_builds)})")
-    return 1 if total else 0
+    if misses:
+        print("compiled: " + ", ".join(f"{name} x{count}" for name, count in misses.items()))
+    return 1 if total or errors else 0
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ def _kernels():
 
 @task(help={"arch": "comma list of targets: gfx90a, gfx942, gfx950, gfx1100, ..., sm90 (NVIDIA)",
             "out": "output directory (replaced): manifest.json + triton-cache/",
-            "kernel": "comma list of kernel names (default: all registered)"})
+            "kernel": "comma list of kernel names (default: all registered)",
+            "keep-ir": "also keep Triton's intermediate IR (ttir/ttgir/llir/ptx/amdgcn) next to the code objects"})
 @user_errors
-def build(c, arch, out, kernel=None):
+def build(c, arch, out, kernel=None, keep_ir=False):
     """Compile every kernel specialization for each --arch ahead of time (no GPU needed)."""
     aot, _, registry, parse_targets = _kernels()
     targets = parse_targets(arch)
@@ -40,7 +41,7 @@ def build(c, arch, out, kernel=None):
                 raise ValueError("'interpreter' is not a compile target")
     except ValueError as exc:
         raise RocstackError(str(exc), "run `rocstack kernels build --help` for the accepted values") from None
-    manifest = aot.build(targets, out, entries)
+    manifest = aot.build(targets, out, entries, keep_ir=keep_ir)
     summary = manifest["summary"]
     print(f"{summary['built']} built, {summary['unsupported']} unsupported, {summary['failed']} failed "
           f"-> {out}/manifest.json (use it with ROCSTACK_KERNELS_PREBUILT={out})")

@@ -1,0 +1,41 @@
+"""The bench report's table and plot (the timing itself needs a GPU: kernels/scripts/device_check.sh)."""
+
+import json
+
+import pytest
+
+from rocstack_kernels import bench
+
+REPORT = {
+    "schema": bench.SCHEMA, "device": "NVIDIA H100 80GB HBM3", "torch": "2.11", "triton": "3.6.0",
+    "date": "2026-11-21T20:00:00+00:00", "ceilings": {"copy": 3000.0, "bf16_mm": 700.0, "fp8_mm": 1250.0},
+    "results": [
+        {"kernel": "rms_norm", "case": "32768x4096 bf16", "impl": "rocstack", "ms": 0.2, "rate": 2700.0,
+         "unit": "GB/s", "ceiling": "copy", "pct_of_ceiling": 90.0, "ratio_to_best_peer": 1.3},
+        {"kernel": "rms_norm", "case": "32768x4096 bf16", "impl": "torch.compile", "ms": 0.26, "rate": 2077.0,
+         "unit": "GB/s", "ceiling": "copy", "pct_of_ceiling": 69.2},
+        {"kernel": "rms_norm", "case": "32768x4096 bf16", "impl": "torch eager", "error": "OutOfMemoryError: x"},
+    ],
+}
+
+
+def test_table_shows_rates_percent_of_ceiling_ratio_and_errors():
+    text = bench.format_table(REPORT)
+    assert "copy 3000 GB/s" in text and "fp8 mm 1250 TFLOP/s" in text
+    rocstack_line = next(line for line in text.splitlines() if "rocstack" in line)
+    assert "2700" in rocstack_line and "90%" in rocstack_line and "1.30x" in rocstack_line
+    assert "error: OutOfMemoryError" in text
+
+
+def test_json_and_plot_are_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    bench.write_json(REPORT, str(tmp_path / "b.json"))
+    bench.write_plot(REPORT, str(tmp_path / "b.png"))
+    assert json.loads((tmp_path / "b.json").read_text())["ceilings"]["copy"] == 3000.0
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "b.png"]
+
+
+def test_bench_without_a_gpu_says_so(capsys):
+    assert bench.main(["--kernel", "rms_norm"]) == 2
+    assert "no GPU visible" in capsys.readouterr().err
