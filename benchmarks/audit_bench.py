@@ -157,7 +157,8 @@ def print_table(title: str, rows: list[dict]) -> None:
     print("|---|---:|---:|---:|")
     for row in rows:
         note = f" ({row['note']})" if row.get("note") else ""
-        print(f"| {row['method']}{note} | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['peak_rss_mib']:.0f} |")
+        rss = "-" if row["peak_rss_mib"] != row["peak_rss_mib"] else f"{row['peak_rss_mib']:.0f}"
+        print(f"| {row['method']}{note} | {row['median_s']:.3f} | {row['min_s']:.3f} | {rss} |")
 
 
 def default_lib() -> str:

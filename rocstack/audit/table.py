@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rocstack.audit import demangle
 from rocstack.audit.report import AuditReport, FileSummary
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -21,7 +22,8 @@ def _file_header(summary: FileSummary) -> Text:
         details.append(" ".join(f"{k}_{v}" for k, v in sorted(summary.versions_needed.items())))
     if summary.fatbin is not None:
         targets = ", ".join(summary.fatbin["targets"]) or "no GPU targets"
-        details.append(f"{len(summary.fatbin['bundles'])} offload bundles: {targets}")
+        count = len(summary.fatbin["bundles"])
+        details.append(f"{count} offload bundle{'s' if count != 1 else ''}: {targets}")
     text.append("  (" + "; ".join(details) + ")", style="dim")
     return text
 
@@ -34,10 +36,11 @@ def _kernel_table(summary: FileSummary) -> Table | None:
     table = Table(title=f"kernels ({len(rows)}, lowest occupancy first)", title_justify="left", show_edge=False)
     for column in ("target", "kernel", "VGPR", "AGPR", "SGPR", "spills", "LDS B", "scratch B", "wave", "waves/SIMD"):
         table.add_column(column, overflow="fold")
+    names = demangle.demangle_many(k.name for _obj, k in rows[:_MAX_KERNELS])
     for obj, k in rows[:_MAX_KERNELS]:
         spills = k.vgpr_spills + k.sgpr_spills
         table.add_row(
-            Text(obj.target_id or "?"), Text(k.name), _n(k.vgprs), _n(k.agprs), _n(k.sgprs),
+            Text(obj.target_id or "?"), Text(names[k.name]), _n(k.vgprs), _n(k.agprs), _n(k.sgprs),
             Text(str(spills), style="yellow" if spills else ""), str(k.lds_bytes),
             Text(str(k.scratch_bytes), style="yellow" if k.scratch_bytes else ""), _n(k.wavefront_size),
             _n(k.occupancy),
