@@ -41,6 +41,11 @@ class Attached:
 
 def attach(client: RegistryClient, repository: str, subject: Manifest, envelope: bytes, annotations: dict) -> Attached:
     """Upload ``envelope`` as an artifact whose subject is the image manifest ``subject``."""
+    if len(envelope) > MAX_ATTESTATION_BYTES:  # pull would refuse to read it
+        raise RocstackError(
+            f"the attestation is {len(envelope) >> 20} MiB, over the {MAX_ATTESTATION_BYTES >> 20} MiB limit",
+            "the validation report is too large to attest: trim its evidence",
+        )
     config_digest = client.put_blob(repository, EMPTY_CONFIG)
     layer_digest = client.put_blob(repository, envelope)
     manifest = {

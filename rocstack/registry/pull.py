@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from docker.errors import APIError
-
 from rocstack.arches import parse_target_id
 from rocstack.build.engine import connect
 from rocstack.errors import RocstackError
+from rocstack.registry import transfer
 from rocstack.registry.attestation import Verified, VerificationError
 from rocstack.registry.catalog import RemoteImage, judge, scan
 from rocstack.registry.config import default_registry, rocstack_home
@@ -77,7 +76,7 @@ def pull(
             rejected.append((image, exc))
             continue
         say(f"pulling {ref.host}/{image.repository}@{image.digest} (attestation verified)")
-        tags = _engine_pull(engine, ref, image, client, local_tag)
+        tags = _engine_pull(engine, ref, image, client, local_tag, say)
         signer = trusted_key_names(home).get(verified.key_id, {}).get("name", "")
         return PullResult(ref, image, verified, signer, tags, rejected)
     reasons = "; ".join(f"{_name(ref, image)}: {exc.message}" for image, exc in rejected)
@@ -92,16 +91,9 @@ def _name(ref: RegistryRef, image: RemoteImage) -> str:
     return f"{ref.host}/{image.repository}:{','.join(image.tags)}"
 
 
-def _engine_pull(engine, ref: RegistryRef, image: RemoteImage, client: RegistryClient, local_tag: str | None) -> list[str]:
+def _engine_pull(engine, ref: RegistryRef, image: RemoteImage, client: RegistryClient, local_tag: str | None, say) -> list[str]:
     remote = f"{ref.host}/{image.repository}"
-    auth = client.credential.docker_auth_config() if client.credential else None
-    try:
-        pulled = engine.images.pull(remote, tag=image.digest, auth_config=auth)
-    except APIError as exc:
-        text = str(exc.explanation or exc)
-        if "unauthorized" in text.lower() or "authentication required" in text.lower():
-            raise client.refusal() from None
-        raise RocstackError(f"the engine failed to pull {remote}@{image.digest[:19]}: {text[:300]}") from None
+    pulled = transfer.pull_by_digest(engine, remote, image.digest, client, say)
     if pulled.id != image.image_id:  # the engine checks the digest; this checks it is the config we judged
         raise RocstackError(
             f"the engine pulled {pulled.id[:19]} for {remote}@{image.digest[:19]}, expected {image.image_id[:19]}",

@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from docker.errors import APIError
-
 from rocstack.arches import arches_slug, parse_target_id
 from rocstack.build.engine import connect
 from rocstack.errors import ArchError, RocstackError
-from rocstack.registry import artifacts, attestation
+from rocstack.registry import artifacts, attestation, transfer
 from rocstack.registry.config import default_registry, rocstack_home
 from rocstack.registry.keys import key_id, load_signing_key
 from rocstack.registry.local_image import LocalImage, find_report, inspect_image
-from rocstack.registry.oci import RegistryClient, RegistryRef, parse_registry
+from rocstack.registry.oci import RegistryClient, parse_registry
 from rocstack.registry.redact import redact
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -76,7 +74,7 @@ def push(
     client.ping()  # unreachable / auth refused: one clear line before anything is pushed
 
     say(f"pushing {image_ref} ({image.id[:19]}) to {target}:{remote_tag}")
-    digest = _engine_push(engine, image, target, remote_tag, client)
+    digest = transfer.push_image(engine, image.id, f"{target.host}/{target.repository}", remote_tag, client, say)
     manifest = client.get_manifest(target.repository, digest)
     if manifest is None or json.loads(manifest.raw).get("config", {}).get("digest") != image.id:
         raise RocstackError(
@@ -126,37 +124,3 @@ def _default_tag(image: LocalImage) -> str:
     except ArchError:
         slug = "arches"
     return f"{slug}-{image.id.split(':', 1)[-1][:12]}"
-
-
-def _engine_push(engine, image: LocalImage, target: RegistryRef, tag: str, client: RegistryClient) -> str:
-    """Push through the engine (it streams the layers); returns the manifest digest it reports."""
-    remote = f"{target.host}/{target.repository}"
-    reference = f"{remote}:{tag}"
-    created_tag = reference not in image.tags
-    engine.images.get(image.id).tag(remote, tag)
-    auth = client.credential.docker_auth_config() if client.credential else None
-    digest = None
-    try:
-        for event in engine.images.push(remote, tag=tag, auth_config=auth, stream=True, decode=True):
-            if "error" in event:
-                raise _push_error(event["error"], client)
-            aux = event.get("aux") or {}
-            if aux.get("Digest"):
-                digest = aux["Digest"]
-    except APIError as exc:
-        raise _push_error(str(exc.explanation), client) from None
-    finally:
-        if created_tag:  # the registry-named tag only served the push; leave local tags as they were
-            engine.images.remove(reference, noprune=True)
-    if not digest:
-        raise RocstackError(f"the engine pushed {reference} but reported no manifest digest", "push again")
-    return digest
-
-
-def _push_error(text: str, client: RegistryClient) -> RocstackError:
-    lowered = text.lower()
-    if "unauthorized" in lowered or "authentication required" in lowered or "no basic auth" in lowered:
-        return client.refusal()
-    if "connection refused" in lowered or "no such host" in lowered or "i/o timeout" in lowered:
-        return RocstackError(f"registry {client.ref.host} became unreachable during the push", "check the registry")
-    return RocstackError(f"the engine failed to push to {client.ref}: {text.splitlines()[0][:300]}")
