@@ -9,6 +9,7 @@ refusal lists why each candidate was rejected.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +24,12 @@ from rocstack.registry.keys import trusted_key_names, trusted_keys
 from rocstack.registry.oci import RegistryClient, RegistryRef, parse_registry
 
 DEFAULT_STACK = "local"
+MAX_REASONS = 5
+# [host[:port]/]name[/name...][:tag], lowercase names as docker requires
+_LOCAL_NAME_RE = re.compile(
+    r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
 
 
 @dataclass
@@ -48,6 +55,8 @@ def pull(
     say: Callable[[str], None] = print,
 ) -> PullResult:
     device = parse_target_id(arch)
+    if local_tag and not _LOCAL_NAME_RE.match(local_tag):
+        raise RocstackError(f"'{local_tag}' is not a valid image name", "use e.g. --tag myteam/rocstack:gfx942")
     home = rocstack_home()
     ref = parse_registry(default_registry(registry, home))
     trusted = trusted_keys(home)
@@ -79,7 +88,9 @@ def pull(
         tags = _engine_pull(engine, ref, image, client, local_tag, say)
         signer = trusted_key_names(home).get(verified.key_id, {}).get("name", "")
         return PullResult(ref, image, verified, signer, tags, rejected)
-    reasons = "; ".join(f"{_name(ref, image)}: {exc.message}" for image, exc in rejected)
+    reasons = "; ".join(f"{_name(ref, image)}: {exc.message}" for image, exc in rejected[:MAX_REASONS])
+    if len(rejected) > MAX_REASONS:
+        reasons += f"; and {len(rejected) - MAX_REASONS} older (see `invoke images`)"
     raise VerificationError(
         rejected[0][1].reason,
         f"no image of stack '{stack}' in {ref} passes verification for {device}: {reasons}",

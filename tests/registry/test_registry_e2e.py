@@ -86,6 +86,12 @@ def test_push_then_pull_by_digest_on_clean_engine(capsys, registry_server, image
         (digest, "pass", ["gfx90a", "gfx942"])
     ]
 
+    images.forget_locally(image.id)
+    code, out, err = _pull(capsys, repo, "gfx90a", "--tag", "rocstack-regtest/pulled:mine")
+    assert code == 0, err
+    assert docker_engine.images.get(image.id).tags == ["rocstack-regtest/pulled:mine"]
+    _refused(_pull(capsys, repo, "gfx90a", "--tag", "Not A Name"), "not a valid image name", code=2)
+
 
 def test_pull_takes_newest_verified_and_skips_newer_unverified(capsys, registry_server, images, rocstack_home):
     generate_key()
