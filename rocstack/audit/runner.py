@@ -8,6 +8,7 @@ import os
 
 from rocstack.arches import TargetID
 from rocstack.audit.codeobject import parse_code_object
+from rocstack.audit.context import PendingLibrary, settle
 from rocstack.audit.elf import EM_AMDGPU, ET_DYN, ET_EXEC, ElfError
 from rocstack.audit.fatbin import BundleError
 from rocstack.audit.gpu import FATBIN_SECTION, audit_fatbin, check_code_objects, check_coverage
@@ -35,6 +36,7 @@ class _Audit:
         self._host_scope: list[LoadedLib] | None = None
         self.shared: list[tuple[InputFile, LoadedLib]] = []
         self.has_fatbin: dict[str, bool] = {}  # rel -> whether it carries .hip_fatbin
+        self.pending: list[PendingLibrary] = []
 
     def host_scope(self) -> list[LoadedLib] | None:
         """The interpreter's global scope (executable + its DT_NEEDED closure), opened once."""
@@ -73,6 +75,10 @@ class _Audit:
         except (ElfError, BundleError) as exc:
             self.report.add(CHECK_INPUT, "error", item.label, f"corrupt: {str(exc).replace(item.label + ': ', '', 1)}",
                             hint="rebuild or re-download the file")
+        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the audit of the others
+            self.report.add(CHECK_INPUT, "error", item.label,
+                            f"the audit of this file failed: {type(exc).__name__}: {exc}",
+                            hint="this is a rocstack bug: report it with the file")
 
     def code_object(self, item: InputFile, lib: LoadedLib, summary: FileSummary) -> None:
         summary.kind = "code-object"
@@ -95,11 +101,14 @@ class _Audit:
             self.shared.append((item, lib))
             undefined = lib.elf.symbols(undefined=True)
             closure = self.loader.closure(lib)
-            check_needed(self.report, item.label, closure)
             python = self.policy.python_host and uses_python_api(lib, undefined)
-            check_unresolved(self.report, item.label, closure, undefined,
-                             self.host_scope() if python else None, self.policy,
+            host = self.host_scope() if python else None
+            # resolution findings wait for context.settle: a dependency-only library is judged in its loader
+            scratch = AuditReport(self.report.sysroot, self.report.policy, self.report.targets)
+            check_needed(scratch, item.label, closure)
+            check_unresolved(scratch, item.label, closure, undefined, host, self.policy,
                              python_missing=python and self.sysroot.python is None)
+            self.pending.append(PendingLibrary(item.label, lib, undefined, closure, host, scratch.findings))
             summary.versions_needed = check_versions(self.report, item.label, closure, undefined, self.policy)
         carries = lib.elf.section(FATBIN_SECTION) is not None
         self.has_fatbin[item.rel] = carries
@@ -176,6 +185,7 @@ def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy 
         try:
             for item in inputs.files:
                 audit.file(item)
+            settle(report, audit.pending)
             audit.gpu_extensions()
             audit.required()
         finally:

@@ -202,3 +202,24 @@ def test_preload_that_matches_nothing_is_reported(builder):
     lib = builder.lib("libx.so", "int x(void){return 0;}\n", lang="c")
     report = run_audit([lib], policy=AuditPolicy(preload=["no_such_package_rocstack"]))
     assert any(f.check == "preload" and "no_such_package_rocstack" in f.message for f in report.findings)
+
+
+def test_vendored_dependency_is_judged_where_it_is_loaded(builder, tmp_path):
+    """Like scipy.libs/libgfortran: no RPATH of its own, loadable only through its loader's DT_RPATH."""
+    libs = tmp_path / "pkg.libs"
+    builder.lib("libquad.so", "int quad(void){return 4;}\n", lang="c", subdir="pkg.libs")
+    builder.lib("libfort.so", "int quad(void);\nint fort(void){return quad();}\n",
+                f"-L{libs}", "-lquad", lang="c", subdir="pkg.libs")
+    builder.lib("ext.so", "int fort(void);\nint ext(void){return fort();}\n",
+                f"-L{libs}", "-lfort", "-Wl,--disable-new-dtags", "-Wl,-rpath,$ORIGIN/../pkg.libs", lang="c",
+                subdir="pkg")
+    alone = run_audit([libs / "libfort.so"])
+    assert [f.message.split()[1] for f in _errors(alone, "missing-needed")] == ["libquad.so"]
+    tree = run_audit([tmp_path])
+    assert tree.exit_code == 0, tree.findings
+    [note] = [f for f in tree.findings if f.file.endswith("libfort.so")]
+    assert note.severity == "info" and "loads as a dependency of" in note.message and "ext.so" in note.message
+    # the same layout, but the loader's context does not define what the vendored library needs
+    builder.lib("libquad.so", "int other(void){return 4;}\n", lang="c", subdir="pkg.libs")
+    broken = run_audit([tmp_path])
+    assert [f.file for f in _errors(broken, "unresolved-symbols")] == [str(libs / "libfort.so")]
