@@ -97,14 +97,20 @@ class RegistryClient:
         self.session = requests.Session()
         self.session.trust_env = False  # a proxy from the environment must not see registry traffic
         self._bearer: dict[str, str] = {}
+        self._basic: tuple[str, str] | None = None
 
     # -- transport ---------------------------------------------------------
     def _send(self, method: str, url: str, scope: str, **kwargs) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
-        if scope in self._bearer:
-            headers["Authorization"] = f"Bearer {self._bearer[scope]}"
+        auth = None
+        # Credentials go to the registry itself only, never to a host an upload Location names.
+        if url.startswith(self.ref.base_url + "/"):
+            if scope in self._bearer:
+                headers["Authorization"] = f"Bearer {self._bearer[scope]}"
+            elif self._basic:
+                auth = self._basic
         try:
-            return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            return self.session.request(method, url, headers=headers, auth=auth, timeout=self.timeout, **kwargs)
         except requests.exceptions.SSLError:
             raise RocstackError(
                 f"TLS handshake with registry {self.ref.host} failed",
@@ -143,7 +149,7 @@ class RegistryClient:
             )
         if self.credential is None:
             raise self.refusal()
-        self.session.auth = (self.credential.username, self.credential.secret)
+        self._basic = (self.credential.username, self.credential.secret)
 
     def _fetch_token(self, params: dict[str, str]) -> str:
         realm = params.pop("realm", "")

@@ -194,3 +194,31 @@ def test_unreachable_registry():
     client = RegistryClient(parse_registry(f"127.0.0.1:{port}/repo"), credential=None, timeout=5)
     with pytest.raises(RocstackError, match=rf"registry 127.0.0.1:{port} is unreachable"):
         client.ping()
+
+
+def test_credentials_never_sent_to_a_foreign_upload_location(fake):
+    other = FakeRegistry()
+    try:
+        data = b"layer bytes"
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        good = "Basic " + base64.b64encode(b"dave:pw-123").decode()
+
+        def guarded(status):
+            def answer(request):
+                if request.headers.get("Authorization") != good:
+                    return 401, {"WWW-Authenticate": 'Basic realm="fake"'}, b""
+                return status
+            return answer
+
+        fake.routes[("HEAD", f"/v2/repo/blobs/{digest}")] = guarded((404, {}, b""))
+        fake.routes[("POST", "/v2/repo/blobs/uploads/")] = guarded(
+            (202, {"Location": f"http://{other.host}/upload/abc?_state=x"}, b"")
+        )
+        other.routes[("PUT", "/upload/abc")] = lambda request: (201, {}, b"")
+        assert fake.client(Credential("dave", "pw-123")).put_blob("repo", data) == digest
+        [(method, path, headers)] = other.seen
+        assert method == "PUT" and f"digest={digest.replace(':', '%3A')}" in path
+        assert "Authorization" not in headers
+        assert any(h.get("Authorization") == good for _, _, h in fake.seen)
+    finally:
+        other.server.shutdown()
