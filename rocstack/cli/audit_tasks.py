@@ -12,6 +12,7 @@ from rocstack.errors import RocstackError
 from rocstack.fsutil import write_atomic
 
 _SPLIT = ","
+_BOOLEAN_FLAGS = ("--json", "--help", "-h")
 
 
 def split_paths(value: str) -> list[str]:
@@ -33,7 +34,7 @@ def join_variadic_paths(argv: list[str], task_name: str = "audit") -> list[str]:
         arg = argv[i]
         if arg.startswith("-"):
             out.append(arg)
-            if "=" not in arg and arg not in ("--json", "-j") and i + 1 < len(argv):
+            if "=" not in arg and arg not in _BOOLEAN_FLAGS and i + 1 < len(argv):
                 out.append(argv[i + 1])
                 i += 1
         else:
@@ -46,6 +47,7 @@ def join_variadic_paths(argv: list[str], task_name: str = "audit") -> list[str]:
 
 @task(
     positional=["path"],
+    auto_shortflags=False,
     help={
         "path": "files, directories or wheels to audit (several: comma-separated)",
         "arch": "GPU targets every fat binary must cover, e.g. gfx942 or gfx90a,gfx942:xnack+",

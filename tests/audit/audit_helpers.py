@@ -32,13 +32,13 @@ class Builder:
         self.root = root
 
     def lib(self, name: str, source: str, *flags: str, lang: str = "c++", subdir: str = "") -> Path:
-        need_tool("g++")
+        compiler = "g++" if lang == "c++" else "gcc"
+        need_tool(compiler)
         folder = self.root / subdir if subdir else self.root
         folder.mkdir(parents=True, exist_ok=True)
         src = folder / (name + (".cpp" if lang == "c++" else ".c"))
         src.write_text(source)
         out = folder / name
-        compiler = "g++" if lang == "c++" else "gcc"
         run([compiler, "-shared", "-fPIC", "-O1", "-o", str(out), str(src), *flags], cwd=folder)
         return out
 
