@@ -22,7 +22,7 @@ _SITE_GLOBS = (
     "opt/*/lib/python3*/site-packages", "opt/venv*/lib/python3*/site-packages",
     "root/.local/lib/python3*/site-packages",
 )
-_PYTHON_CANDIDATES = ("usr/local/bin/python3", "usr/bin/python3", "opt/venv/bin/python3")
+_PYTHON_CANDIDATES = ("opt/venv/bin/python3", "usr/local/bin/python3", "usr/bin/python3", "opt/conda/bin/python3")
 _MAX_LINKS = 40  # like the kernel's ELOOP limit
 
 

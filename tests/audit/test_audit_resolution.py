@@ -223,3 +223,16 @@ def test_vendored_dependency_is_judged_where_it_is_loaded(builder, tmp_path):
     builder.lib("libquad.so", "int other(void){return 4;}\n", lang="c", subdir="pkg.libs")
     broken = run_audit([tmp_path])
     assert [f.file for f in _errors(broken, "unresolved-symbols")] == [str(libs / "libfort.so")]
+
+
+def test_sysroot_without_python_reports_c_api_as_unchecked(builder, tmp_path):
+    include = sysconfig.get_paths()["include"]
+    ext = builder.lib("ext.cpython-311-x86_64-linux-gnu.so", _extension_source(""), f"-I{include}", lang="c",
+                      subdir="ext")
+    root = tmp_path / "root"
+    (root / "lib" / "x86_64-linux-gnu").mkdir(parents=True)
+    shutil.copy("/lib/x86_64-linux-gnu/libc.so.6", root / "lib" / "x86_64-linux-gnu" / "libc.so.6")
+    report = run_audit([ext], sysroot=root)
+    assert not _errors(report, "unresolved-symbols"), report.findings
+    [warning] = [f for f in report.findings if f.check == "unresolved-symbols"]
+    assert warning.severity == "warning" and "Python C-API symbols not checked" in warning.message
