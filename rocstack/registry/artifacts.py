@@ -75,9 +75,13 @@ def attach(client: RegistryClient, repository: str, subject: Manifest, envelope:
 
 @dataclass(frozen=True)
 class Found:
-    """Attestation envelopes for one image, newest first, and where they were found."""
+    """Attestations of one image, newest first, and where they were found.
 
-    envelopes: list[bytes]
+    Each item is the envelope's bytes, or the refusal for an artifact that could not
+    be read as one, so one broken artifact cannot hide a good one beside it.
+    """
+
+    envelopes: list[bytes | VerificationError]
     source: str
 
 
@@ -85,23 +89,28 @@ def find(client: RegistryClient, repository: str, digest: str) -> Found:
     referrers = client.referrers(repository, digest, MEDIA_TYPE)
     if referrers is not None:
         newest_first = sorted(
-            referrers,
+            (d for d in referrers if isinstance(d.get("digest"), str)),
             key=lambda d: (d.get("annotations") or {}).get("org.opencontainers.image.created", ""),
             reverse=True,
         )
-        envelopes = [_envelope(client, repository, d["digest"]) for d in newest_first if "digest" in d]
-        return Found(envelopes, "referrers API")
+        return Found([_read(client, repository, d["digest"]) for d in newest_first], "referrers API")
     tag = attestation_tag(digest)
-    manifest = client.get_manifest(repository, tag)
-    if manifest is None:
+    if client.get_manifest(repository, tag) is None:
         return Found([], f"tag {tag}")
-    return Found([_envelope_from_manifest(client, repository, manifest)], f"tag {tag}")
+    return Found([_read(client, repository, tag)], f"tag {tag}")
 
 
-def _envelope(client: RegistryClient, repository: str, manifest_digest: str) -> bytes:
-    manifest = client.get_manifest(repository, manifest_digest)
+def _read(client: RegistryClient, repository: str, reference: str) -> bytes | VerificationError:
+    try:
+        return _envelope(client, repository, reference)
+    except VerificationError as exc:
+        return exc
+
+
+def _envelope(client: RegistryClient, repository: str, reference: str) -> bytes:
+    manifest = client.get_manifest(repository, reference)
     if manifest is None:
-        raise RocstackError(f"referrer {manifest_digest[:19]} listed by {client.ref.host} is missing")
+        raise VerificationError("missing", f"attestation {reference[:19]} listed by {client.ref.host} is gone")
     return _envelope_from_manifest(client, repository, manifest)
 
 

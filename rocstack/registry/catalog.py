@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rocstack.arches import TargetID
-from rocstack.errors import RocstackError
 from rocstack.registry import artifacts, attestation
 from rocstack.registry.attestation import Verified, VerificationError
 from rocstack.registry.oci import DOCKER_MANIFEST_LIST, OCI_INDEX, RegistryClient
 
 MAX_CONFIG_BYTES = 4 << 20
+IMAGE_CONFIG_TYPES = (
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+    None,  # an index has no config; _read_config names it
+)
 
 
 @dataclass
@@ -34,10 +39,9 @@ class RemoteImage:
     stack: str = ""
     arches: list[str] = field(default_factory=list)
     image_id: str = ""
-    envelopes: list[bytes] = field(default_factory=list)
+    envelopes: list[bytes | VerificationError] = field(default_factory=list)
     attestation_source: str = ""
     problem: str | None = None  # why the image cannot be judged at all (not an image we can read)
-    find_error: VerificationError | None = None  # an attestation artifact that exists but is malformed
 
 
 def scan(client: RegistryClient, repositories: list[str]) -> list[RemoteImage]:
@@ -49,7 +53,7 @@ def scan(client: RegistryClient, repositories: list[str]) -> list[RemoteImage]:
             if artifacts.is_attestation_tag(tag):
                 continue
             manifest = client.get_manifest(repository, tag)
-            if manifest is None:  # deleted between listing and reading
+            if manifest is None or _is_artifact(manifest.raw):  # deleted meanwhile / not an image
                 continue
             image = by_digest.get(manifest.digest)
             if image is None:
@@ -58,14 +62,29 @@ def scan(client: RegistryClient, repositories: list[str]) -> list[RemoteImage]:
             image.tags.append(tag)
         for image in by_digest.values():
             if image.problem is None:
-                try:
-                    located = artifacts.find(client, repository, image.digest)
-                    image.envelopes, image.attestation_source = located.envelopes, located.source
-                except VerificationError as exc:
-                    image.find_error = exc
+                located = artifacts.find(client, repository, image.digest)
+                image.envelopes, image.attestation_source = located.envelopes, located.source
             found.append(image)
-    found.sort(key=lambda image: (image.created, image.tags), reverse=True)
+    found.sort(key=lambda image: (_timestamp(image.created), image.tags), reverse=True)
     return found
+
+
+def _is_artifact(raw: bytes) -> bool:
+    """An OCI artifact (attestation, SBOM, signature...) rather than a runnable image."""
+    try:
+        body = json.loads(raw)
+        return bool(body.get("artifactType")) or body.get("config", {}).get("mediaType") not in IMAGE_CONFIG_TYPES
+    except (ValueError, AttributeError):
+        return False  # left to _read_config, which reports it as unreadable
+
+
+def _timestamp(text: str) -> datetime:
+    """Image config ``created`` (RFC 3339, nanoseconds, ``Z``) as an aware datetime; unknown sorts oldest."""
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
 
 
 def _read_config(client: RegistryClient, image: RemoteImage, raw: bytes) -> None:
@@ -97,16 +116,17 @@ def judge(
     """The verified attestation that lets ``image`` through, or the VerificationError why not."""
     if image.problem:
         raise VerificationError("unreadable", f"image {image.digest[:19]} is {image.problem}")
-    if image.find_error:
-        raise image.find_error
     if not image.envelopes:
         raise VerificationError(
             "missing",
             f"image {image.digest[:19]} has no attestation ({image.attestation_source} not found)",
             "push it with `invoke push`, which signs and attaches one",
         )
-    first_problem: RocstackError | None = None
+    first_problem: VerificationError | None = None
     for raw in image.envelopes:
+        if isinstance(raw, VerificationError):
+            first_problem = first_problem or raw
+            continue
         try:
             envelope = attestation.parse_envelope(raw)
             attestation.check_signature(envelope, trusted)

@@ -91,8 +91,19 @@ def test_newest_trusted_referrer_decides_and_strangers_are_skipped(registry_serv
 
     attach(load_signing_key(), "pass", "2026-01-01T00:00:00+00:00")
     attach(Ed25519PrivateKey.generate(), "pass", "2026-06-01T00:00:00+00:00")  # newer, untrusted signer
+    broken = {  # newest of all: an artifact of our type whose layer is something else
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": attestation.MEDIA_TYPE,
+        "config": {"mediaType": artifacts.EMPTY_MEDIA_TYPE, "digest": client.put_blob(name, b"{}"), "size": 2},
+        "layers": [{"mediaType": "text/plain", "digest": client.put_blob(name, b"hi"), "size": 2}],
+        "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": len(subject.raw)},
+        "annotations": {"org.opencontainers.image.created": "2026-07-01T00:00:00+00:00"},
+    }
+    client.put_manifest(name, "broken", json.dumps(broken).encode(), broken["mediaType"])
     [found] = scan(client, [name])
-    assert found.attestation_source == "referrers API" and len(found.envelopes) == 2
+    assert found.attestation_source == "referrers API" and len(found.envelopes) == 3
+    assert isinstance(found.envelopes[0], attestation.VerificationError)  # read, refused, and skipped
     assert judge(found, trusted_keys()).verdict == "pass"  # the stranger's newer one was skipped
 
     attach(load_signing_key(), "fail", "2026-09-01T00:00:00+00:00")  # a trusted re-validation failed
