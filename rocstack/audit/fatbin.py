@@ -15,7 +15,9 @@ back to back, each starting on a 4096-byte boundary.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 
@@ -105,34 +107,78 @@ def parse_plain(buf, start: int, end: int) -> tuple[list[BundleEntry], int]:
     return entries, max(length, pos - start)
 
 
-def _decompress(method: int, payload: bytes, expected: int, max_size: int) -> bytes:
+_CHUNK = 1 << 20
+SPILL_BYTES = 64 << 20  # a decompressed bundle larger than this goes to a temporary file, not memory
+
+
+class _Sink:
+    """Decompressed bytes: in memory while small, then a temporary file mapped back (bounded RSS)."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.file = None
+        self.md5 = hashlib.md5()
+
+    def write(self, chunk: bytes) -> None:
+        self.md5.update(chunk)
+        self.size += len(chunk)
+        if self.file is None and self.size > SPILL_BYTES:
+            self.file = tempfile.TemporaryFile(prefix="rocstack-bundle-")
+            for part in self.parts:
+                self.file.write(part)
+            self.parts = []
+        if self.file is not None:
+            self.file.write(chunk)
+        else:
+            self.parts.append(chunk)
+
+    def result(self):
+        if self.file is None:
+            return b"".join(self.parts)
+        self.file.flush()
+        mapped = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+        self.file.close()  # the mapping keeps the unlinked file alive until it is dropped
+        return mapped
+
+
+def _inflate_zlib(view, limit: int, sink: _Sink) -> None:
+    inflater = zlib.decompressobj()
+    for at in range(0, len(view), _CHUNK):
+        pending = view[at:at + _CHUNK]
+        while pending and sink.size < limit:
+            sink.write(inflater.decompress(pending, min(_CHUNK, limit - sink.size)))
+            pending = inflater.unconsumed_tail
+        if inflater.eof or sink.size >= limit:
+            return
+
+
+def _inflate_zstd(view, limit: int, sink: _Sink) -> None:
+    with zstandard.ZstdDecompressor().stream_reader(view) as reader:
+        while sink.size < limit:
+            chunk = reader.read(min(limit - sink.size, _CHUNK))
+            if not chunk:
+                return
+            sink.write(chunk)
+
+
+def _decompress(method: int, view, expected: int, max_size: int) -> _Sink:
+    """Inflate at most ``expected + 1`` bytes: a lying header cannot make us inflate a bomb."""
     if expected > max_size:
         raise BundleError(f"compressed bundle claims {expected} uncompressed bytes, over the {max_size}-byte limit")
+    sink = _Sink()
     try:
         if method == 0:
-            out = zlib.decompressobj().decompress(payload, expected + 1)
+            _inflate_zlib(view, expected + 1, sink)
         elif method == 1:
-            out = _zstd_bounded(payload, expected + 1)
+            _inflate_zstd(view, expected + 1, sink)
         else:
             raise BundleError(f"unknown compression method {method} (0 zlib and 1 zstd are known)")
     except (zlib.error, zstandard.ZstdError) as exc:
         raise BundleError(f"corrupt {_METHODS.get(method, method)} stream: {exc}") from None
-    if len(out) != expected:
-        raise BundleError(f"compressed bundle decompressed to {len(out)} bytes, header says {expected}")
-    return out
-
-
-def _zstd_bounded(payload: bytes, limit: int) -> bytes:
-    """Decompress at most ``limit`` bytes: a lying header cannot make us inflate a bomb."""
-    chunks, got = [], 0
-    with zstandard.ZstdDecompressor().stream_reader(payload) as reader:
-        while got < limit:
-            chunk = reader.read(min(limit - got, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-    return b"".join(chunks)
+    if sink.size != expected:
+        raise BundleError(f"compressed bundle decompressed to {sink.size} bytes, header says {expected}")
+    return sink
 
 
 def parse_compressed(buf, start: int, end: int, max_size: int) -> tuple[Bundle, bytes]:
@@ -159,12 +205,17 @@ def parse_compressed(buf, start: int, end: int, max_size: int) -> tuple[Bundle, 
                 f"but only {end - start} bytes remain"
             )
         stored = total
-    data = _decompress(method, bytes(buf[start + header.size:start + stored]), uncompressed, max_size)
+    view = memoryview(buf)[start + header.size:start + stored]  # no copy of the compressed bytes
+    try:
+        sink = _decompress(method, view, uncompressed, max_size)
+    finally:
+        view.release()
+    data = sink.result()
     entries, _ = parse_plain(data, 0, len(data))
     # the header's hash is the first 8 bytes of the MD5 of the uncompressed bundle, little-endian
     # (clang OffloadBundler: MD5Result::low()); clang checks it only in verbose mode, so a mismatch
     # means damage that loads anyway
-    digest = int.from_bytes(hashlib.md5(data).digest()[:8], "little")
+    digest = int.from_bytes(sink.md5.digest()[:8], "little")
     info = {"version": version, "method": _METHODS.get(method, str(method)), "uncompressed_size": uncompressed,
             "hash_ok": digest == fields[-1]}
     return Bundle(start, stored, info, entries, data, 0), data

@@ -179,3 +179,15 @@ def test_gpu_extension_without_fatbin_is_a_cpu_only_build(builder, hip_fatbin_li
     assert any("xformers/_missing.so is not among the audited files" in m for m in messages)
     gpu = run_audit([hip_fatbin_lib], policy=AuditPolicy(gpu_extensions=["libk.so"]))
     assert not [f for f in gpu.findings if f.check == "gpu-extension"]
+
+
+def test_large_decompressed_bundles_spill_to_a_mapped_file(builder, hip_bundle_parts, monkeypatch):
+    """Past SPILL_BYTES a decompressed bundle lives in a temporary file, not in memory: same results."""
+    plain = hip_bundle_parts["fat"].read_bytes()
+    lib = lib_with_fatbin(builder, "libspill.so", ccob(plain, 3, "zstd") + b"\0" * 7 + ccob(plain, 2, "zlib"))
+    in_memory = run_audit([lib])
+    monkeypatch.setattr("rocstack.audit.fatbin.SPILL_BYTES", 1024)
+    spilled = run_audit([lib])
+    assert spilled.exit_code == in_memory.exit_code == 0, spilled.findings
+    assert spilled.files[0].to_dict() == in_memory.files[0].to_dict()
+    assert sum(len(c.kernels) for c in spilled.files[0].code_objects) == 8
