@@ -14,6 +14,9 @@ from rocstack_validation.results import Outcome, skip
 
 MAX_LISTED = 12
 MAX_DETAILS = 60
+# Audit checks whose warnings mean "this part of the policy could not be verified" (e.g. no
+# demangler for required symbols): validation reports them as an error, never as a pass.
+UNVERIFIED_CHECKS = {"required-symbols"}
 
 
 def _short(path: str) -> str:
@@ -53,13 +56,17 @@ def check_audit(component, context) -> Outcome:
                       "evidence": f.evidence, "hint": f.hint} for f in (errors + warnings)[:MAX_DETAILS]],
     }
     scope = f"{len(files)} file(s) for {', '.join(context.arches)}"
-    if report.exit_code == 2 and not errors:
-        return Outcome("error", f"audit could not read every file of {scope}", details)
+    if errors and all(f.check == "io" for f in errors):  # unreadable files: no verdict on them either way
+        return Outcome("error", f"audit could not read {len(errors)} of {scope}: " + "; ".join(_line(f) for f in errors[:MAX_LISTED]), details)
     if errors:
         listed = "; ".join(_line(f) for f in errors[:MAX_LISTED])
         more = f" (+{len(errors) - MAX_LISTED} more)" if len(errors) > MAX_LISTED else ""
         hints = sorted({f.hint for f in errors if f.hint})[:3]
         fix = f" Fix: {' / '.join(hints)}" if hints else ""
         return Outcome("fail", f"{len(errors)} error finding(s) in {scope}: {listed}{more}.{fix}", details)
+    unverified = [f for f in warnings if f.check in UNVERIFIED_CHECKS]
+    if unverified:
+        listed = "; ".join(_line(f) + (f" - {f.hint}" if f.hint else "") for f in unverified)
+        return Outcome("error", f"part of {component.name}'s policy could not be verified: {listed}", details)
     note = f", {len(warnings)} warning(s): " + "; ".join(_line(f) for f in warnings[:3]) if warnings else ""
     return Outcome("pass", f"no error findings in {scope}{note}", details)

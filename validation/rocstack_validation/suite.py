@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from rocstack_validation import SUITE_SCHEMA, __version__, gpu as gpu_mod
-from rocstack_validation import perf_checks, pytest_checks, python_checks
+from rocstack_validation import aot_checks, perf_checks, pytest_checks, python_checks
 from rocstack_validation.audit_checks import check_audit
 from rocstack_validation.results import CheckResult, Outcome, run_check
 
@@ -31,8 +31,12 @@ def _recipe_checks(context) -> list[CheckResult]:
 
 
 def _audit(context) -> list[CheckResult]:
-    return [run_check(f"audit:{c.name}", "audit", lambda c=c: check_audit(c, context), c.name)
-            for c in context.components]
+    out = []
+    for c in context.components:
+        out.append(run_check(f"audit:{c.name}", "audit", lambda c=c: check_audit(c, context), c.name))
+        for manifest in aot_checks.aot_manifests(c, context.sysroot):
+            out.append(run_check(f"aot:{c.name}", "audit", lambda m=manifest: aot_checks.check_aot(m, context.arches), c.name))
+    return out
 
 
 def _python(context, gpu) -> list[CheckResult]:

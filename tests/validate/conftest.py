@@ -1,0 +1,17 @@
+"""Fixtures for the validation tests: the shared runtime image of the broken-image cases."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def valtest_runtime(docker_engine):
+    """rocstack-valtest-runtime:<hash>, built once (debootstrap base + CPU torch + this checkout)."""
+    import valtest_images
+
+    if shutil.which("debootstrap") is None and not valtest_images._has_image(docker_engine, valtest_images.BASE_TAG):
+        pytest.skip("debootstrap is not installed (apt-get install -y debootstrap): cannot make the test base image")
+    return valtest_images.ensure_runtime(docker_engine)

@@ -1,0 +1,34 @@
+"""Which GPU options a container gets, from a fake /dev tree (the boundary); the real no-GPU path runs in the e2e tests."""
+
+from __future__ import annotations
+
+import os
+
+from rocstack.validate.gpu_access import detect
+
+
+def test_amd_devices_groups_and_seccomp(tmp_path):
+    (tmp_path / "kfd").write_text("")
+    (tmp_path / "dri").mkdir()
+    (tmp_path / "dri" / "renderD128").write_text("")
+    access = detect(set(), dev_root=str(tmp_path))
+    assert access.vendor == "amd" and access.available
+    assert access.run_options["devices"] == [f"{tmp_path}/kfd:/dev/kfd:rwm", f"{tmp_path}/dri:/dev/dri:rwm"]
+    assert "video" in access.run_options["group_add"] and str(os.getgid()) in access.run_options["group_add"]
+    assert access.run_options["security_opt"] == ["seccomp=unconfined"]
+
+
+def test_nvidia_needs_the_engine_runtime(tmp_path):
+    (tmp_path / "nvidiactl").write_text("")
+    without = detect({"runc"}, dev_root=str(tmp_path))
+    assert not without.available and "nvidia-container-toolkit" in without.reason
+    with_runtime = detect({"runc", "nvidia"}, dev_root=str(tmp_path))
+    assert with_runtime.vendor == "nvidia"
+    assert with_runtime.run_options["device_requests"][0]["Capabilities"] == [["gpu"]]
+    assert with_runtime.to_json()["docker_options"] == {"gpus": "all"}
+
+
+def test_no_gpu_says_what_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi either
+    access = detect(set(), dev_root=str(tmp_path))
+    assert not access.available and f"{tmp_path}/kfd" in access.reason and access.run_options == {}

@@ -1,0 +1,126 @@
+"""The in-image suite's checks, run here on the host (real pytest, real CPU torch, real recipe models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from rocstack.recipes.models import Stack, ValidationPolicy
+from rocstack_validation import perf_checks, pytest_checks, python_checks
+from rocstack_validation.gpu import GpuInfo
+from rocstack_validation.results import Outcome, run_check
+from rocstack_validation.suite import _performance
+
+
+def _stack(variant: str) -> Stack:
+    base = {"debootstrap": {"suite": "bookworm"}} if variant == "cpu" else {"image": "rocm/dev-ubuntu-22.04:6.4"}
+    torch = {"version": "2.13.0", "variant": variant, **({"wheelhouse": True} if variant == "cpu" else {"index_url": "https://x/rocm6.4"})}
+    return Stack.model_validate({"name": f"t-{variant}", "base": base, "os": {"name": "debian", "version": "12"},
+                                 "rocm": None if variant == "cpu" else "6.4", "python": "3.11", "torch": torch,
+                                 "components": ["c"]})
+
+
+def _context(variant="cpu", arches=("gfx942",), components=()):
+    return SimpleNamespace(stack=_stack(variant), stack_name=f"t-{variant}", arches=list(arches), components=list(components),
+                           torch_variant=variant, expected_torch_version="2.13.0")
+
+
+def _component(name="c", perf=None, pytest=None):
+    policy = ValidationPolicy(perf=perf or {}, pytest=pytest or [])
+    return SimpleNamespace(name=name, policy=policy, recipe=None, version=None)
+
+
+def test_cpu_torch_is_what_the_local_stack_expects():
+    pytest.importorskip("torch")
+    outcome = python_checks.check_torch_variant(_context("cpu"))
+    assert outcome.status == "pass" and "CPU torch" in outcome.evidence
+
+
+def test_cpu_torch_in_a_rocm_stack_is_the_cpu_only_torch_failure():
+    pytest.importorskip("torch")
+    outcome = python_checks.check_torch_variant(_context("rocm"))
+    assert outcome.status == "fail"
+    assert "CPU-only" in outcome.evidence and "torch.version.hip=None" in outcome.evidence and "--index-url" in outcome.evidence
+
+
+@pytest.mark.parametrize("device, status", [("gfx942:sramecc+:xnack-", "pass"), ("gfx90a:sramecc+:xnack-", "fail")])
+def test_gpu_arch_must_be_covered_by_the_image(device, status):
+    gpu = GpuInfo(True, "amd", "AMD Instinct", device.split(":")[0], device, 1)
+    outcome = python_checks.check_gpu_arch(_context(arches=("gfx942",)), gpu)
+    assert outcome.status == status
+    if status == "fail":
+        assert "hipErrorNoBinaryForGpu" in outcome.evidence and "--arch gfx90a" in outcome.evidence
+
+
+def test_gpu_checks_without_a_gpu_are_skips_with_the_reason():
+    gpu = GpuInfo(False, reason="host has no /dev/kfd")
+    assert python_checks.check_gpu_arch(_context(), gpu).status == "skip"
+    checks, bench = _performance(_context(components=[_component(perf={"gfx942": {"rms_norm_gbps": 3000}})]), gpu)
+    assert bench is None and [(c.name, c.status) for c in checks] == [("perf:c:rms_norm_gbps@gfx942", "skip")]
+    assert "host has no /dev/kfd" in checks[0].evidence
+
+
+def test_perf_floor_for_another_arch_is_skipped_not_passed():
+    gpu = GpuInfo(True, "nvidia", "H100", "sm90", None, 1)
+    checks, _ = _performance(_context(components=[_component(perf={"gfx942": {"rms_norm_gbps": 3000}})]), gpu)
+    assert [c.status for c in checks] == ["skip"] and "gfx942" in checks[0].evidence
+
+
+@pytest.mark.parametrize("value, status", [(3100.0, "pass"), (2500.0, "fail")])
+def test_perf_floor_judgement(value, status):
+    outcome = perf_checks.judge_floor("rms_norm_gbps", 3000.0, {"rms_norm_gbps": value}, "gfx942")
+    assert outcome.status == status and outcome.details["floor"] == 3000.0
+
+
+def test_perf_metric_the_harness_did_not_report_is_an_error():
+    assert perf_checks.judge_floor("rope_gbps", 1.0, {"rms_norm_gbps": 1.0}, "gfx942").status == "error"
+
+
+@pytest.mark.parametrize("expected, installed, same", [
+    ("2.13.0", "2.13.0+cpu", True), ("2.13.0+rocm6.4", "2.13.0+cpu", False), ("1.0.0", "1.0.1", False), ("1.0", "1.0.0", True),
+])
+def test_version_comparison(expected, installed, same):
+    assert python_checks._same_version(expected, installed)[0] is same
+
+
+def _tests(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "test_x.py").write_text(body)
+    return tmp_path
+
+
+def test_real_pytest_run_passes_and_reports_skip_reasons(tmp_path):
+    root = _tests(tmp_path, "import pytest\ndef test_a():\n    assert True\n"
+                            "@pytest.mark.skip(reason='needs a GPU')\ndef test_b():\n    pass\n")
+    outcome = pytest_checks.pytest_outcome("t", root, interpreter=True)
+    assert outcome.status == "pass" and "1 passed, 1 skipped (1x needs a GPU)" in outcome.evidence
+
+
+def test_real_pytest_failure_names_the_test_and_message(tmp_path):
+    root = _tests(tmp_path, "def test_bad():\n    assert 1 == 2, 'rms_norm mismatch'\n")
+    outcome = pytest_checks.pytest_outcome("t", root, interpreter=True)
+    assert outcome.status == "fail" and "test_bad" in outcome.evidence and "rms_norm mismatch" in outcome.evidence
+
+
+def test_all_skipped_is_a_skip_and_an_empty_selection_an_error(tmp_path):
+    root = _tests(tmp_path, "import pytest\n@pytest.mark.skip(reason='gpu only')\ndef test_b():\n    pass\n")
+    assert pytest_checks.pytest_outcome("t", root, interpreter=True).status == "skip"
+    assert pytest_checks.pytest_outcome("t -k nothing_matches", root, interpreter=True).status == "error"
+    missing = pytest_checks.pytest_outcome("kernels/tests", root, interpreter=True)
+    assert missing.status == "error" and "not in the image" in missing.evidence
+
+
+def test_interpreter_mode_sets_triton_interpret(tmp_path):
+    root = _tests(tmp_path, "import os\ndef test_env():\n    assert os.environ.get('TRITON_INTERPRET') == '1'\n")
+    assert pytest_checks.pytest_outcome("t", root, interpreter=True).status == "pass"
+    assert pytest_checks.pytest_outcome("t", root, interpreter=False).status == "fail"
+
+
+def test_a_crashing_check_is_an_error_not_a_crash():
+    def body() -> Outcome:
+        raise KeyError("boom")
+
+    result = run_check("x", "python", body)
+    assert result.status == "error" and "KeyError" in result.evidence and "test_suite_checks.py" in result.evidence

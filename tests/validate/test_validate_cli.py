@@ -1,0 +1,55 @@
+"""The validate task as users run it: usage errors, a missing image, a stopped engine (one line, exit 2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real `rocstack` console command, in a subprocess."""
+    return subprocess.run(["rocstack", *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          cwd=REPO, timeout=900)
+
+
+def _one_line_error(proc) -> str:
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_needs_exactly_one_target():
+    proc = run_cli("validate")
+    assert proc.returncode == 2 and "exactly one of --image IMG or --local" in _one_line_error(proc)
+    proc = run_cli("validate", "--image", "x", "--local")
+    assert proc.returncode == 2
+
+
+def test_engine_down_is_one_line_with_the_fix(tmp_path):
+    proc = run_cli("validate", "--image", "rocstack/local:gfx942-latest", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert proc.returncode == 2 and "start-dockerd.sh" in _one_line_error(proc)
+
+
+@pytest.mark.slow
+def test_missing_image_is_one_line_with_the_fix(docker_engine, tmp_path):
+    proc = run_cli("validate", "--image", "rocstack-valtest-does-not-exist:nope", "--report", str(tmp_path / "r"))
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and "not in the local engine" in line and "invoke build" in line
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_image_without_the_suite_is_refused(docker_engine, tmp_path):
+    """An image not built by rocstack: no suite inside, so validation cannot run (exit 2, no report)."""
+    import valtest_images
+
+    if not valtest_images._has_image(docker_engine, valtest_images.BASE_TAG):
+        pytest.skip(f"{valtest_images.BASE_TAG} not built yet (the broken-image tests build it)")
+    proc = run_cli("validate", "--image", valtest_images.BASE_TAG, "--report", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "no validation suite" in _one_line_error(proc)
+    assert not (tmp_path / "r").exists()
