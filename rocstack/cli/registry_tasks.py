@@ -28,6 +28,7 @@ def _print(table: Table) -> None:
 
 
 @task(
+    auto_shortflags=False,
     help={
         "image": "local image to push (name:tag or id)",
         "registry": "HOST[:PORT]/REPO (default: $ROCSTACK_REGISTRY, else config.json 'registry')",
@@ -56,6 +57,7 @@ def push(c, image, registry=None, tag=None, allow_unvalidated=False, report=None
 
 
 @task(
+    auto_shortflags=False,
     help={
         "arch": "GPU target ID the image must run on, e.g. gfx942 or gfx90a:xnack+",
         "stack": f"stack name (default: {DEFAULT_STACK})",
@@ -90,6 +92,7 @@ def _report_pull(result: PullResult) -> None:
 
 
 @task(
+    auto_shortflags=False,
     help={
         "registry": "HOST[:PORT][/REPO]; a bare host lists every repository (default: $ROCSTACK_REGISTRY)",
         "json": "print JSON instead of a table",
@@ -139,7 +142,7 @@ def images(c, registry=None, json_=False):
     _print(table)
 
 
-@task(help={"name": "a label for the key in the trusted list (e.g. your team)"})
+@task(auto_shortflags=False, help={"name": "a label for the key in the trusted list (e.g. your team)"})
 @user_errors
 def generate(c, name=""):
     """Generate an ed25519 signing key pair; its public half becomes trusted."""
@@ -151,7 +154,7 @@ def generate(c, name=""):
         print(f"  push now signs with this key (was {made.previous_signing_key}, which stays trusted)")
 
 
-@task(help={"file": "public key file (.pub) to trust", "name": "a label for the key"})
+@task(auto_shortflags=False, help={"file": "public key file (.pub) to trust", "name": "a label for the key"})
 @user_errors
 def trust(c, file, name=""):
     """Trust a public key: attestations it signed will verify on pull."""
@@ -159,7 +162,7 @@ def trust(c, file, name=""):
     print(f"trusted {kid}")
 
 
-@task(help={"key-id": "key id to stop trusting, as `keys list` shows it"})
+@task(auto_shortflags=False, help={"key-id": "key id to stop trusting, as `keys list` shows it"})
 @user_errors
 def untrust(c, key_id):
     """Stop trusting a public key."""
