@@ -19,16 +19,22 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     rocstack-pip install --no-index --no-deps torch==2.13.0 \
     && rocstack-pip install torch==2.13.0 \
     && rocstack-pip install triton==3.6.0
-
-FROM python-env AS tools
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=bind,source=rocstack-package/pyproject.toml,target=/tmp/rocstack-pyproject.toml \
+    python3 -c 'import tomllib; print("\n".join(tomllib.load(open("/tmp/rocstack-pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/rocstack-requirements.txt \
+    && rocstack-pip install -r /tmp/rocstack-requirements.txt \
+    && rm /tmp/rocstack-requirements.txt
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=bind,source=rocstack-package,target=/tmp/rocstack-package,rw \
-    rocstack-pip install /tmp/rocstack-package
+    rocstack-pip install --no-deps /tmp/rocstack-package
 
-FROM tools AS build-rocstack-kernels
+FROM python-env AS build-rocstack-kernels
 COPY sources/rocstack-kernels /src/rocstack-kernels
 WORKDIR /src/rocstack-kernels
 ENV ROCSTACK_ARCHES="gfx942" \
@@ -41,8 +47,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
-    && python -c 'import os, sys; from rocstack_kernels.aot import build; from rocstack_kernels.registry import select; from rocstack_kernels.target import parse_targets; m = build(parse_targets(os.environ["ROCSTACK_ARCHES"]), "/out/aot", select(None)); print(m["summary"]); sys.exit(0 if m["summary"]["built"] else 1)'
-FROM tools AS build-flash-attention-triton
+    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot
+FROM python-env AS build-flash-attention-triton
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
@@ -68,8 +74,9 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
-    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1
-FROM tools AS build-fbgemm-gpu-cpu
+    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1 \
+    && mkdir -p /out/tests && cp -r tests /out/tests/flash-attention-triton
+FROM python-env AS build-fbgemm-gpu-cpu
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
@@ -87,7 +94,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && cp ./fbgemm_gpu_cpu-*.whl "$WHEEL_DIR"/ \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6
 
-FROM tools AS runtime
+FROM python-env AS runtime
 COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
@@ -101,6 +108,7 @@ COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-flash-attention-triton,source=/out/wheels,target=/tmp/wheels/flash-attention-triton \
     rocstack-pip install --no-deps --no-index /tmp/wheels/flash-attention-triton/*.whl
+COPY --from=build-flash-attention-triton /out/tests/flash-attention-triton /opt/rocstack/upstream-tests/flash-attention-triton
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-fbgemm-gpu-cpu,source=/out/wheels,target=/tmp/wheels/fbgemm-gpu-cpu \
     rocstack-pip install --no-deps --no-index /tmp/wheels/fbgemm-gpu-cpu/*.whl

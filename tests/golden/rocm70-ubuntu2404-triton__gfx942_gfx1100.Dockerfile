@@ -21,16 +21,22 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     rocstack-pip install --index-url https://download.pytorch.org/whl/rocm7.0 torch==2.10.0 \
     && rocstack-pip install triton==3.6.0
-
-FROM python-env AS tools
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=bind,source=rocstack-package/pyproject.toml,target=/tmp/rocstack-pyproject.toml \
+    python3 -c 'import tomllib; print("\n".join(tomllib.load(open("/tmp/rocstack-pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/rocstack-requirements.txt \
+    && rocstack-pip install -r /tmp/rocstack-requirements.txt \
+    && rm /tmp/rocstack-requirements.txt
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=bind,source=rocstack-package,target=/tmp/rocstack-package,rw \
-    rocstack-pip install /tmp/rocstack-package
+    rocstack-pip install --no-deps /tmp/rocstack-package
 
-FROM tools AS build-rocstack-kernels
+FROM python-env AS build-rocstack-kernels
 COPY sources/rocstack-kernels /src/rocstack-kernels
 WORKDIR /src/rocstack-kernels
 ENV ROCSTACK_ARCHES="gfx942,gfx1100" \
@@ -43,8 +49,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
-    && python -c 'import os, sys; from rocstack_kernels.aot import build; from rocstack_kernels.registry import select; from rocstack_kernels.target import parse_targets; m = build(parse_targets(os.environ["ROCSTACK_ARCHES"]), "/out/aot", select(None)); print(m["summary"]); sys.exit(0 if m["summary"]["built"] else 1)'
-FROM tools AS build-flash-attention-triton
+    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot
+FROM python-env AS build-flash-attention-triton
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
@@ -70,9 +76,10 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
-    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1
+    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1 \
+    && mkdir -p /out/tests && cp -r tests /out/tests/flash-attention-triton
 
-FROM tools AS runtime
+FROM python-env AS runtime
 COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
@@ -86,6 +93,7 @@ COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-flash-attention-triton,source=/out/wheels,target=/tmp/wheels/flash-attention-triton \
     rocstack-pip install --no-deps --no-index /tmp/wheels/flash-attention-triton/*.whl
+COPY --from=build-flash-attention-triton /out/tests/flash-attention-triton /opt/rocstack/upstream-tests/flash-attention-triton
 RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack rocm70-ubuntu2404-triton' 'arches gfx942,gfx1100' 'torch 2.10.0 (rocm)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' 'flash-attention-triton 2.8.3.post2 pypi:flash-attn==2.8.3.post2' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx942,gfx1100" \
       io.rocstack.components="{\"flash-attention-triton\":\"pypi:flash-attn==2.8.3.post2\",\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \
