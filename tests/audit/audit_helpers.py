@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 
 def need_tool(*names: str) -> None:
@@ -57,3 +58,11 @@ def pip_download(cache: Path, requirement: str, folder: str) -> Path:
         if done.returncode != 0 or not wheels:
             pytest.skip(f"cannot download {requirement} from PyPI: {done.stderr.strip().splitlines()[-1:]}")
     return wheels[-1]
+
+
+def llvm_notes(code_object) -> dict:
+    """The metadata as llvm-readelf-19 --notes prints it (YAML between --- and ...)."""
+    need_tool("llvm-readelf-19")
+    out = run(["llvm-readelf-19", "--notes", str(code_object)])
+    text = out[out.index("---"):out.index("\n...") + 4]
+    return YAML(typ="safe").load(text)

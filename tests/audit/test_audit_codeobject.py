@@ -17,8 +17,7 @@ from rocstack.audit.fatbin import CCOB_MAGIC, PLAIN_MAGIC, BundleError, iter_bun
 from rocstack.audit.gpu import check_code_objects
 from rocstack.audit.report import AuditReport
 
-from audit_helpers import need_tool, run
-from test_audit_fatbin import llvm_notes
+from audit_helpers import llvm_notes, need_tool, run
 
 ARCHES = ("gfx90a", "gfx942", "gfx950")
 

@@ -8,21 +8,12 @@ import zlib
 
 import pytest
 import zstandard
-from ruamel.yaml import YAML
 
 from rocstack.arches import parse_arch_list
 from rocstack.audit import AuditLimits, AuditPolicy, run_audit
 from rocstack.audit.fatbin import PLAIN_MAGIC, BundleError, iter_bundles, parse_plain
 
-from audit_helpers import need_tool, run
-
-
-def llvm_notes(code_object) -> dict:
-    """The metadata as llvm-readelf-19 --notes prints it (YAML between --- and ...)."""
-    need_tool("llvm-readelf-19")
-    out = run(["llvm-readelf-19", "--notes", str(code_object)])
-    text = out[out.index("---"):out.index("\n...") + 4]
-    return YAML(typ="safe").load(text)
+from audit_helpers import llvm_notes, need_tool, run
 
 
 def ccob(payload: bytes, version: int, method: str) -> bytes:
