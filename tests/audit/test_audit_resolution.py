@@ -110,6 +110,8 @@ def test_version_node_missing_from_the_provider(builder, tmp_path):
     assert "version `DEP_2' not found" in version.message and "new_fn" in version.evidence
     # the old provider exports new_fn only at DEP_1, so the DEP_2 reference stays unresolved as well
     assert any("new_fn" in f.evidence for f in _errors(report, "unresolved-symbols"))
+    if shutil.which("ldd"):
+        assert _ldd_r(user)[2] == {"DEP_2"}  # glibc agrees
 
 
 def test_glibcxx_ceiling_names_symbols_and_newest_version(builder):
@@ -236,3 +238,43 @@ def test_sysroot_without_python_reports_c_api_as_unchecked(builder, tmp_path):
     assert not _errors(report, "unresolved-symbols"), report.findings
     [warning] = [f for f in report.findings if f.check == "unresolved-symbols"]
     assert warning.severity == "warning" and "Python C-API symbols not checked" in warning.message
+
+
+def _ldd_r(lib) -> tuple[set[str], set[str], set[str]]:
+    """(undefined symbols, libraries not found, missing versions) as glibc's `ldd -r` reports them."""
+    done = subprocess.run(["ldd", "-r", str(lib)], capture_output=True, text=True, timeout=60)
+    text = done.stdout + done.stderr
+    undefined = {line.split("undefined symbol: ")[1].split()[0].split(",")[0]
+                 for line in text.splitlines() if "undefined symbol: " in line}
+    not_found = {line.split("=>")[0].strip() for line in text.splitlines() if "=> not found" in line}
+    versions = {line.split("version `")[1].split("'")[0] for line in text.splitlines() if "version `" in line}
+    return undefined, not_found, versions
+
+
+def test_agrees_with_ldd_r(builder, tmp_path):
+    """glibc's own `ldd -r` (which runs the loader) as the oracle for a handful of broken libraries."""
+    if shutil.which("ldd") is None:
+        pytest.skip("ldd is not installed (libc-bin)")
+    builder.lib("libdep.so", "int dep_value(void) { return 42; }\nint dep_extra(void) { return 1; }\n",
+                lang="c", subdir="deps")
+    deps = tmp_path / "deps"
+    libs = [
+        builder.lib("libone.so", "void nowhere_a(void); void nowhere_b(int);\n"
+                    "__attribute__((weak)) void weak_one(void);\n"
+                    "void f(void){ nowhere_a(); nowhere_b(1); if (weak_one) weak_one(); }\n", lang="c"),
+        builder.lib("libtwo.so", "int dep_value(void); int dep_missing(void);\n"
+                    "int g(void){ return dep_value() + dep_missing(); }\n",
+                    f"-L{deps}", "-ldep", "-Wl,-rpath,$ORIGIN/deps", lang="c"),
+        builder.lib("libthree.so", "int dep_value(void);\nint h(void){ return dep_value(); }\n",
+                    f"-L{deps}", "-ldep", "-Wl,-rpath,$ORIGIN/nowhere", lang="c"),
+    ]
+    for lib in libs:
+        undefined, not_found, _versions = _ldd_r(lib)
+        report = run_audit([lib])
+        ours_undefined = set()
+        for finding in _errors(report, "unresolved-symbols"):
+            ours_undefined |= {name.split("@")[0] for name in finding.evidence.split("; ")}
+        ours_missing = {f.message.split()[1] for f in _errors(report, "missing-needed")}
+        assert ours_missing == not_found, lib.name
+        if not not_found:  # ldd -r stops relocating when a library is missing
+            assert ours_undefined == undefined, lib.name
