@@ -9,7 +9,7 @@ import os
 from rocstack.arches import TargetID
 from rocstack.audit.codeobject import parse_code_object
 from rocstack.audit.context import PendingLibrary, settle
-from rocstack.audit.elf import EM_AMDGPU, ET_DYN, ET_EXEC, ElfError
+from rocstack.audit.elf import EM_AMDGPU, EM_X86_64, ET_DYN, ET_EXEC, ElfError
 from rocstack.audit.fatbin import BundleError
 from rocstack.audit.gpu import FATBIN_SECTION, audit_fatbin, check_code_objects, check_coverage
 from rocstack.audit.inputs import AuditLimits, InputFile, collect_inputs
@@ -70,6 +70,10 @@ class _Audit:
         try:
             if lib.elf.machine == EM_AMDGPU:
                 self.code_object(item, lib, summary)
+            elif lib.elf.machine != EM_X86_64:
+                self.report.add(CHECK_INPUT, "warning", item.label,
+                                f"e_machine {lib.elf.machine} is neither x86_64 (62) nor AMDGPU (224): not audited",
+                                hint="audit it on (or with a sysroot of) its own architecture")
             elif lib.elf.type in (ET_DYN, ET_EXEC):
                 self.host_object(item, lib, summary)
         except (ElfError, BundleError) as exc:

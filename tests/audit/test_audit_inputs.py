@@ -125,3 +125,14 @@ def test_empty_and_truncated_files(tmp_path):
     report = run_audit([empty, header_only])
     messages = {os.path.basename(f.file): f.message for f in report.findings}
     assert "past the end" in messages["empty.so"] and "past the end" in messages["header.so"]
+
+
+def test_foreign_architecture_is_reported_not_resolved(builder, tmp_path):
+    lib = _small_lib(builder)
+    data = bytearray(lib.read_bytes())
+    struct.pack_into("<H", data, 18, 183)  # e_machine = EM_AARCH64
+    foreign = tmp_path / "libarm.so"
+    foreign.write_bytes(bytes(data))
+    report = run_audit([foreign])
+    [finding] = report.findings
+    assert finding.severity == "warning" and "e_machine 183" in finding.message and report.exit_code == 0
