@@ -94,3 +94,15 @@ def test_cli_keys_generate_trust_list(capsys, rocstack_home):
     code, _, err = run_rocstack(capsys, "keys", "trust", str(private))
     assert code == 2
     assert err.strip().count("\n") == 0 and "holds a private key" in err and "Traceback" not in err
+
+
+def test_explicit_key_file_signs(tmp_path, monkeypatch, rocstack_home):
+    monkeypatch.setenv("ROCSTACK_HOME", str(tmp_path / "elsewhere"))
+    made = keys.generate_key()
+    monkeypatch.setenv("ROCSTACK_HOME", str(rocstack_home))
+    loaded = keys.load_signing_key(made.private_path)  # no signing key configured here, --key given
+    assert keys.key_id(loaded.public_key()) == made.key_id
+    not_private = made.public_path.rename(tmp_path / "public-as.key")
+    not_private.chmod(0o600)
+    with pytest.raises(RocstackError, match="is not an unencrypted PEM private key"):
+        keys.load_signing_key(not_private)

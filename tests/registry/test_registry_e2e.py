@@ -86,6 +86,9 @@ def test_push_then_pull_by_digest_on_clean_engine(capsys, registry_server, image
         (digest, "pass", ["gfx90a", "gfx942"])
     ]
 
+    listed = subprocess.run(["rocstack", "images", "--registry", repo], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and digest[:19] in listed.stdout  # the installed console command
+
     images.forget_locally(image.id)
     code, out, err = _pull(capsys, repo, "gfx90a", "--tag", "rocstack-regtest/pulled:mine")
     assert code == 0, err
