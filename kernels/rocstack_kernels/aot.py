@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from rocstack_kernels.cache_key import backend_hash_sha, keyed_as, local_basis, runtime_key
 from rocstack_kernels.prebuilt import CACHE_SUBDIR, MANIFEST, relocate
 from rocstack_kernels.registry import KernelEntry, Specialization, Unsupported
 from rocstack_kernels.resources import decode
@@ -128,13 +129,17 @@ def _progress_line(index: int, total: int, row: dict) -> str:
 
 
 def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[KernelEntry],
-          progress: Callable[[str], None] = print, keep_ir: bool = False) -> dict:
+          progress: Callable[[str], None] = print, keep_ir: bool = False,
+          runtime_python: str | None = None) -> dict:
     """Build everything into ``out_dir`` (replaced atomically); returns the manifest.
 
     Without ``keep_ir`` only the code objects and Triton's metadata are stored (the
     intermediate IR is ~10x their size); that setting is not part of the cache key.
+    ``runtime_python`` keys the build for that Python's triton (see ``cache_key``).
     """
     import triton
+
+    basis, key = runtime_key(runtime_python) if runtime_python else (local_basis(), None)
 
     out = Path(out_dir)
     staging = out.with_name(out.name + f".partial{os.getpid()}")
@@ -147,7 +152,7 @@ def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[Kerne
             specs = entry.specializations(target)
             plan.extend((target, entry, s) for s in ([specs] if isinstance(specs, Unsupported) else specs))
     rows: list[dict] = []
-    with triton.knobs.cache.scope(), triton.knobs.compilation.scope():
+    with triton.knobs.cache.scope(), triton.knobs.compilation.scope(), keyed_as(key):
         triton.knobs.cache.dir = str(cache_root)
         triton.knobs.compilation.store_binary_only = not keep_ir
         for index, (target, entry, spec) in enumerate(plan, 1):
@@ -165,6 +170,7 @@ def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[Kerne
         "schema": SCHEMA, "triton_version": triton.__version__, "torch_version": torch.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "targets": [t.arch for t in targets], "cache_dir": CACHE_SUBDIR,
+        "key_basis": {**basis, "backend_hash_sha256": {t.arch: backend_hash_sha(t) for t in targets}},
         "summary": {status: sum(r["status"] == status for r in rows) for status in ("built", "unsupported", "failed")},
         "entries": rows,
     }

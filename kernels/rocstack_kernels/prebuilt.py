@@ -57,6 +57,15 @@ def activate(build_dir: str | os.PathLike) -> Path:
     if built_with != triton.__version__:
         raise ValueError(f"{build_dir} was built by triton {built_with} but triton {triton.__version__} "
                          f"is running; its cache keys would not match - rebuild with this triton")
+    from rocstack_kernels.cache_key import local_basis
+
+    wanted = manifest.get("key_basis", {}).get("triton_key_sha256")
+    here = local_basis()
+    if wanted and wanted != here["triton_key_sha256"]:
+        built_for = manifest["key_basis"].get("python_ext_suffix")
+        raise ValueError(f"{build_dir} is keyed for another build of triton {built_with} (built for Python "
+                         f"extension suffix {built_for}, this is {here['python_ext_suffix']}); every kernel "
+                         f"would recompile - rebuild with --runtime-python pointing at this Python")
     cache_dir = (Path(build_dir) / CACHE_SUBDIR).resolve()
     relocate(cache_dir)
     os.environ["TRITON_CACHE_DIR"] = str(cache_dir)

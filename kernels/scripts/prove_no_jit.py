@@ -36,7 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     import rocstack_kernels
     from rocstack_kernels import registry
 
-    cache_dir = rocstack_kernels.use_prebuilt(args.prebuilt)
+    from rocstack_kernels.cache_key import local_basis
+    from rocstack_kernels.prebuilt import read_manifest
+
+    print(f"this machine's triton key basis: {local_basis()}")
+    print(f"the build's key basis:           {read_manifest(args.prebuilt).get('key_basis')}")
+    try:
+        cache_dir = rocstack_kernels.use_prebuilt(args.prebuilt)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 1
     hits: Counter = Counter()
     misses: Counter = Counter()
 

@@ -28,9 +28,11 @@ def _kernels():
 @task(help={"arch": "comma list of targets: gfx90a, gfx942, gfx950, gfx1100, ..., sm90 (NVIDIA)",
             "out": "output directory (replaced): manifest.json + triton-cache/",
             "kernel": "comma list of kernel names (default: all registered)",
-            "keep-ir": "also keep Triton's intermediate IR (ttir/ttgir/llir/ptx/amdgcn) next to the code objects"})
+            "keep-ir": "also keep Triton's intermediate IR (ttir/ttgir/llir/ptx/amdgcn) next to the code objects",
+            "runtime-python": "key the build for the triton of this Python (same triton version, other Python "
+                              "ABI, e.g. the GPU machine's python3.12); default: this Python's triton"})
 @user_errors
-def build(c, arch, out, kernel=None, keep_ir=False):
+def build(c, arch, out, kernel=None, keep_ir=False, runtime_python=None):
     """Compile every kernel specialization for each --arch ahead of time (no GPU needed)."""
     aot, _, registry, parse_targets = _kernels()
     targets = parse_targets(arch)
@@ -41,7 +43,10 @@ def build(c, arch, out, kernel=None, keep_ir=False):
                 raise ValueError("'interpreter' is not a compile target")
     except ValueError as exc:
         raise RocstackError(str(exc), "run `rocstack kernels build --help` for the accepted values") from None
-    manifest = aot.build(targets, out, entries, keep_ir=keep_ir)
+    try:
+        manifest = aot.build(targets, out, entries, keep_ir=keep_ir, runtime_python=runtime_python)
+    except ValueError as exc:
+        raise RocstackError(str(exc), "see `rocstack kernels build --help`") from None
     summary = manifest["summary"]
     print(f"{summary['built']} built, {summary['unsupported']} unsupported, {summary['failed']} failed "
           f"-> {out}/manifest.json (use it with ROCSTACK_KERNELS_PREBUILT={out})")

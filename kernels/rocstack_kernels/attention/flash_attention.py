@@ -25,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from rocstack_kernels.attention.configs import prefill_config
+from rocstack_kernels.attention.configs import prefill_config, prefill_short_limit
 from rocstack_kernels.attention.inputs import (
     ATTENTION_DTYPES,
     check_attention_dtype,
@@ -224,15 +224,32 @@ def _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k) -> tuple[bool, int]:
     return False, q.shape[1]
 
 
-def _plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool, varlen: bool,
-          return_lse: bool, override: dict | None = None) -> tuple[dict, dict]:
-    """Constexprs and compiler options of one launch; shared by the launcher and the AOT list."""
-    config = prefill_config(target, head_dim)
-    config.update(override or {})
+@functools.lru_cache(maxsize=1024)
+def _cached_plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool, varlen: bool,
+                 return_lse: bool, short: bool, override: tuple) -> tuple[dict, dict]:
+    config = prefill_config(target, head_dim, short)
+    config.update(dict(override))
     constexprs = {"HEAD_DIM": head_dim, "BLOCK_M": config["BLOCK_M"], "BLOCK_N": config["BLOCK_N"],
-                  "IS_CAUSAL": bool(causal), "IS_VARLEN": bool(varlen), "RETURN_LSE": bool(return_lse),
+                  "IS_CAUSAL": causal, "IS_VARLEN": varlen, "RETURN_LSE": return_lse,
                   "UPCAST_DOT": target.backend == "interpreter" and dtype == torch.bfloat16}
     return constexprs, launch_options(config, target)
+
+
+_short_limit = functools.lru_cache(maxsize=None)(prefill_short_limit)
+
+
+def _plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool, varlen: bool, return_lse: bool,
+          max_seqlen_q: int | None = None, override: dict | None = None) -> tuple[dict, dict]:
+    """Constexprs and compiler options of one launch; shared by the launcher and the AOT list.
+
+    ``max_seqlen_q`` picks the arch's short-sequence tile tier when it has one
+    (None: the long tier). Cached: the launcher runs this on every call.
+    """
+    limit = _short_limit(target, head_dim)
+    short = limit is not None and max_seqlen_q is not None and max_seqlen_q <= limit
+    constexprs, options = _cached_plan(target, head_dim, dtype, bool(causal), bool(varlen), bool(return_lse),
+                                       short, tuple(sorted((override or {}).items())))
+    return dict(constexprs), dict(options)
 
 
 @functools.lru_cache(maxsize=None)
@@ -274,7 +291,8 @@ def flash_attention(q, k, v, causal: bool, softmax_scale: float | None = None,
     lse = torch.empty(lse_shape, device=q.device, dtype=torch.float32) if return_lse else None
     if batch == 0 or max_seqlen_q == 0 or num_heads == 0:
         return (out, lse) if return_lse else out
-    constexprs, options = _plan(target_of(q.device), head_dim, q.dtype, causal, varlen, return_lse, config)
+    constexprs, options = _plan(target_of(q.device), head_dim, q.dtype, causal, varlen, return_lse,
+                                max_seqlen_q, config)
     grid = (triton.cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)
     no_seqlens = _unused(q.device, torch.int32)
     flash_attention_fwd_kernel[grid](
@@ -347,7 +365,8 @@ def aot_specializations(target: Target) -> list[Specialization]:
         for head_dim in SUPPORTED_HEAD_DIMS:
             for causal in (False, True):
                 for varlen, return_lse in AOT_LAYOUTS:
-                    constexprs, options = _plan(target, head_dim, dtype, causal, varlen, return_lse)
+                  for tier in _tiers(target, head_dim):
+                    constexprs, options = _plan(target, head_dim, dtype, causal, varlen, return_lse, tier)
                     args = {"Q": dtype, "K": dtype, "V": dtype, "Out": dtype, "Lse": torch.float32,
                             "cu_seqlens_q": torch.int32, "cu_seqlens_k": torch.int32,
                             "stride_lb": 1000, "stride_lh": 17, "seqlen_q_dense": 17, "seqlen_k_dense": 17,
