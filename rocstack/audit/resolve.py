@@ -161,9 +161,19 @@ class Loader:
                 return candidate, tried
         return None, tried
 
-    def closure(self, root: LoadedLib) -> Closure:
+    def closure(self, root: LoadedLib, loaded: list[LoadedLib] | None = None) -> Closure:
+        """Breadth-first DT_NEEDED closure of ``root``.
+
+        ``loaded``: objects already in the process (the interpreter and its libraries):
+        a DT_NEEDED name matching one of them reuses it, as ld.so does, so an old
+        libstdc++ the interpreter brought (conda) is the one whose versions count.
+        """
         libs = [root]
         by_name: dict[str, LoadedLib] = {}
+        for obj in loaded or ():
+            by_name.setdefault(os.path.basename(obj.path), obj)
+            if obj.soname:
+                by_name.setdefault(obj.soname, obj)
         if root.soname:
             by_name[root.soname] = root
         edges: list[NeededEdge] = []

@@ -104,9 +104,9 @@ class _Audit:
         if lib.elf.has_dynsym():
             self.shared.append((item, lib))
             undefined = lib.elf.symbols(undefined=True)
-            closure = self.loader.closure(lib)
             python = self.policy.python_host and uses_python_api(lib, undefined)
             host = self.host_scope() if python else None
+            closure = self.loader.closure(lib, loaded=host)
             # resolution findings wait for context.settle: a dependency-only library is judged in its loader
             scratch = AuditReport(self.report.sysroot, self.report.policy, self.report.targets)
             check_needed(scratch, item.label, closure)

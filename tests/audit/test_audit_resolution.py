@@ -278,3 +278,35 @@ def test_agrees_with_ldd_r(builder, tmp_path):
         assert ours_missing == not_found, lib.name
         if not not_found:  # ldd -r stops relocating when a library is missing
             assert ours_undefined == undefined, lib.name
+
+
+def test_interpreter_loaded_libstdcxx_wins_like_in_a_conda_env(builder, tmp_path):
+    """ROCm/AMDMIGraphX#3405: the interpreter already loaded an older libstdc++ (conda), so an extension
+    built with a newer GCC fails with "version `GLIBCXX_3.4.30' not found" although the system has it."""
+    root = tmp_path / "root"
+    conda_lib = root / "opt" / "conda" / "lib"
+    (tmp_path / "old.map").write_text("GLIBCXX_3.4 { global: old_a; local: *; };\n"
+                                      "GLIBCXX_3.4.20 { global: old_b; } GLIBCXX_3.4;\n")
+    builder.lib("libstdc++.so.6", "void old_a(void){}\nvoid old_b(void){}\n",
+                f"-Wl,--version-script={tmp_path / 'old.map'}", "-Wl,-soname,libstdc++.so.6", lang="c",
+                subdir="root/opt/conda/lib")
+    system = root / "usr" / "lib" / "x86_64-linux-gnu"
+    system.mkdir(parents=True)
+    for name in ("libstdc++.so.6", "libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2"):
+        shutil.copy(f"/usr/lib/x86_64-linux-gnu/{name}", system / name)
+    python = root / "opt" / "conda" / "bin" / "python3"
+    python.parent.mkdir(parents=True)
+    (tmp_path / "main.c").write_text("void old_a(void);\nint main(void){ old_a(); return 0; }\n")
+    subprocess.run(["gcc", "-o", str(python), str(tmp_path / "main.c"), f"-L{conda_lib}", "-l:libstdc++.so.6",
+                    "-Wl,-rpath,/opt/conda/lib"], check=True)
+    (root / "usr" / "bin").mkdir(parents=True)
+    os.symlink("/opt/conda/bin/python3", root / "usr" / "bin" / "python3")  # absolute: re-rooted in the sysroot
+    source = ("#include <condition_variable>\n#include <mutex>\n"
+              "void wait_once(std::condition_variable& cv, std::unique_lock<std::mutex>& l) { cv.wait(l); }\n")
+    ext = builder.lib("ext.so", source + 'extern "C" void* PyInit_ext() { return nullptr; }\n', subdir="ext")
+    plain = builder.lib("libplain.so", source, subdir="plain")
+    report = run_audit([ext], sysroot=root)
+    missing = [f.message for f in _errors(report, "symbol-versions")]
+    assert any("`GLIBCXX_3.4.30' not found" in m and "opt/conda/lib/libstdc++.so.6" in m
+               and "up to GLIBCXX_3.4.20" in m for m in missing), missing
+    assert run_audit([plain], sysroot=root).exit_code == 0  # not a Python extension: the system libstdc++
