@@ -162,3 +162,33 @@ def test_stack_torch_matches_the_fbgemm_release_it_pins():
                 recipe = CATALOG.component(name)
                 torch_minor = ".".join(stack.torch.version.split(".")[:2])
                 assert expected[recipe.version] == torch_minor, f"{stack.name}: {name} {recipe.version} vs torch {stack.torch.version}"
+
+
+def run_commands(text: str) -> list[str]:
+    """Each RUN's shell command, continuations joined and BuildKit --mount flags removed."""
+    joined = text.replace("\\\n", " ")
+    commands = []
+    for line in joined.splitlines():
+        if line.startswith("RUN "):
+            words = line[4:].strip()
+            while words.startswith("--mount="):
+                words = words.split(None, 1)[1]
+            commands.append(words)
+    return commands
+
+
+@pytest.mark.parametrize("stack", PRODUCTION + ["local-upstream"])
+def test_every_rendered_run_step_is_valid_sh_and_its_python_compiles(stack):
+    """/bin/sh (dash on Debian and Ubuntu) must parse each RUN; python -c snippets must compile."""
+    import subprocess
+
+    snippets = []
+    for command in run_commands(render(stack)):
+        proc = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"{stack}: sh cannot parse: {command[:200]} ({proc.stderr.strip()})"
+        words = shlex.split(command)
+        snippets += [words[i + 1] for i in range(1, len(words) - 1) if words[i] == "-c" and words[i - 1].startswith("python")]
+    for snippet in snippets:
+        compile(snippet, f"<{stack} RUN python -c>", "exec")
+    if "xformers" in CATALOG.stack(stack).components:  # its cpp_lib.json guard is one of them
+        assert any('info["version"]["hip"]' in s for s in snippets)
