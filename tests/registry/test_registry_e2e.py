@@ -109,6 +109,9 @@ def test_pull_takes_newest_verified_and_skips_newer_unverified(capsys, registry_
     assert code == 0, err
     assert f"{newer.id.split(':')[1][:12]}" in out  # the newer verified image's tag names its id
     assert "skipped    newer" in out and "did not pass validation (no validation report at" in out
+    # a bare host searches every repository of the catalog: this test's images are the newest
+    code, out, err = _pull(capsys, registry_server.host)
+    assert code == 0 and f"rocstack-regtest-newest:gfx942-{newer.id.split(':')[1][:12]}" in out, err
     code, out, _ = run_rocstack(capsys, "images", "--registry", registry_server.host, "--json")
     verdicts = {r["tags"][0]: r["verdict"] for r in json.loads(out) if r["repository"].endswith("regtest-newest")}
     assert sorted(verdicts.values()) == ["pass", "pass", "unvalidated"]
