@@ -10,6 +10,8 @@ Decode: ours vs SDPA over the same KV gathered into contiguous [B, Hkv, S, D]
 (gathered before timing: the most favourable form for the peer) and vs
 gather + SDPA, against the copy-bandwidth ceiling; bytes are the fewest one
 call must move (every K/V token of every sequence once, q, out, block table).
+Decode cases replay every implementation from a CUDA graph, as serving engines
+run decode steps; two "eager" cases show the per-call host overhead on top.
 
 ``invoke bench --kernel flash_attention,paged_attention_decode`` (or
 ``python -m rocstack_kernels.bench``) times these cases; ``plot_prefill_speedup``
@@ -94,8 +96,24 @@ def _gathered(cache, tables, seqlen: int):
     return cache[pages].reshape(batch, -1, cache.shape[2], cache.shape[3])[:, :seqlen].transpose(1, 2)
 
 
+def _graphed(fn):
+    """``fn`` captured in a CUDA graph (after a warm-up on a side stream); returns the replay."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
 def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8, head_dim: int = 128,
-                 page_size: int = 16) -> BenchCase:
+                 page_size: int = 16, graph: bool = True) -> BenchCase:
+    """Decode as serving engines run it: replayed from a CUDA graph (``graph``), so the
+    time is the GPU's; without it, Python and launch overhead per call count too."""
+
     def setup(device) -> BenchSetup:
         q, k_cache, v_cache, tables, lens = paged_inputs([context] * batch, q_heads, kv_heads, head_dim,
                                                           page_size, device)
@@ -110,19 +128,21 @@ def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8,
 
         elt = q.element_size()
         kv_bytes = 2 * batch * context * kv_heads * head_dim * elt
+        wrap = _graphed if graph else (lambda fn: fn)
         return BenchSetup(
-            run=lambda: paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out),
-            peers={"sdpa pre-gathered": lambda: F.scaled_dot_product_attention(q4, k_dense, v_dense,
-                                                                               enable_gqa=True),
-                   "gather+sdpa": gather_then_sdpa},
+            run=wrap(lambda: paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out)),
+            peers={"sdpa pre-gathered": wrap(lambda: F.scaled_dot_product_attention(q4, k_dense, v_dense,
+                                                                                    enable_gqa=True)),
+                   "gather+sdpa": wrap(gather_then_sdpa)},
             ceiling="copy", bytes_moved=kv_bytes + 2 * q.numel() * elt + tables.numel() * 4)
 
-    return BenchCase(f"decode B{batch} ctx{context} {q_heads}q/{kv_heads}kv d{head_dim} page{page_size} bf16",
-                     setup)
+    return BenchCase(f"decode B{batch} ctx{context} {q_heads}q/{kv_heads}kv d{head_dim} page{page_size} bf16"
+                     f"{' graph' if graph else ' eager'}", setup)
 
 
 def decode_cases() -> list[BenchCase]:
-    return [_decode_case(64, 4096), _decode_case(1, 32768), _decode_case(8, 8192), _decode_case(256, 1024),
+    return [_decode_case(64, 4096), _decode_case(64, 4096, graph=False), _decode_case(1, 32768),
+            _decode_case(1, 32768, graph=False), _decode_case(8, 8192), _decode_case(256, 1024),
             _decode_case(64, 4096, q_heads=32, kv_heads=32)]
 
 

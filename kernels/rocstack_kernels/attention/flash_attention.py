@@ -20,6 +20,7 @@ what the LSE merge of split attention expects from an empty part).
 from __future__ import annotations
 
 import functools
+import itertools
 
 import torch
 import triton
@@ -359,13 +360,18 @@ AOT_LAYOUTS = ((False, False), (True, False), (True, True))
 _STRIDE_EXAMPLE = 16 * 1024  # every runtime stride is a multiple of 16 elements (head_dim >= 64), or 0
 
 
+def _tiers(target: Target, head_dim: int) -> tuple[int | None, ...]:
+    """Example max_seqlen_q of each tile tier the arch has (long, and short if any)."""
+    limit = _short_limit(target, head_dim)
+    return (None,) if limit is None else (None, limit)
+
+
 def aot_specializations(target: Target) -> list[Specialization]:
     specs = []
     for dtype in AOT_DTYPES:
         for head_dim in SUPPORTED_HEAD_DIMS:
             for causal in (False, True):
-                for varlen, return_lse in AOT_LAYOUTS:
-                  for tier in _tiers(target, head_dim):
+                for (varlen, return_lse), tier in itertools.product(AOT_LAYOUTS, _tiers(target, head_dim)):
                     constexprs, options = _plan(target, head_dim, dtype, causal, varlen, return_lse, tier)
                     args = {"Q": dtype, "K": dtype, "V": dtype, "Out": dtype, "Lse": torch.float32,
                             "cu_seqlens_q": torch.int32, "cu_seqlens_k": torch.int32,
@@ -375,7 +381,8 @@ def aot_specializations(target: Target) -> list[Specialization]:
                         if name.startswith("stride_") and name not in args:
                             args[name] = _STRIDE_EXAMPLE
                     label = (f"{str(dtype)[6:]} d{head_dim} {'causal' if causal else 'full'}"
-                             f"{' varlen' if varlen else ''}{' lse' if return_lse else ''}")
+                             f"{' varlen' if varlen else ''}{' lse' if return_lse else ''}"
+                             f"{' short' if tier else ''}")
                     specs.append(Specialization(flash_attention_fwd_kernel, label, args, options))
     return specs
 

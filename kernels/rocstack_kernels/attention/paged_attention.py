@@ -175,9 +175,18 @@ def _plan(target: Target, head_dim: int, dtype: torch.dtype, page_size: int, gro
     """(constexprs, compiler options, split policy) of one launch.
 
     Shared by the launcher and the AOT list so both hash to one cache entry.
+    Cached: the launcher runs it on every decode step.
     """
+    constexprs, options, policy = _cached_plan(target, head_dim, dtype, page_size, group, split,
+                                               tuple(sorted((override or {}).items())))
+    return dict(constexprs), dict(options), dict(policy)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_plan(target: Target, head_dim: int, dtype: torch.dtype, page_size: int, group: int, split: bool,
+                 override: tuple) -> tuple[dict, dict, dict]:
     config = decode_config(target)
-    config.update(override or {})
+    config.update(dict(override))
     constexprs = {"BLOCK_G": max(16, triton.next_power_of_2(group)), "HEAD_DIM": head_dim,
                   "PAGE_SIZE": page_size, "BLOCK_N": config["BLOCK_N"], "SPLIT": bool(split),
                   "UPCAST_DOT": target.backend == "interpreter" and dtype == torch.bfloat16}

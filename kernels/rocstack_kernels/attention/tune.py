@@ -25,13 +25,12 @@ from rocstack_kernels.testing import rel_err
 PREFILL_CANDIDATES = [
     {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3},
     {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3},
-    {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 2},
-    {"BLOCK_M": 64, "BLOCK_N": 128, "num_warps": 4, "num_stages": 3},
     {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
-    {"BLOCK_M": 64, "BLOCK_N": 128, "num_warps": 4, "num_stages": 2},
+    {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 4},
+    {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 4},
 ]
 # (batch, seqlen, heads): B*S = 16k tokens, short sequences first (where SDPA leads most).
-PREFILL_SHAPES = [(64, 256, 16), (32, 512, 16), (16, 1024, 16), (8, 2048, 16), (4, 4096, 32)]
+PREFILL_SHAPES = [(64, 256, 16), (32, 512, 16), (16, 1024, 16), (8, 2048, 16), (4, 4096, 32), (1, 16384, 16)]
 DECODE_CANDIDATES = [
     {"BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
     {"BLOCK_N": 64, "num_warps": 4, "num_stages": 3, "programs_per_cu": 8},
@@ -125,12 +124,14 @@ def format_rows(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write every row here")
+    parser.add_argument("--only", choices=("prefill", "decode"), help="sweep one kernel")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("error: no GPU visible to torch; the sweep needs one")
         return 2
     device = torch.device("cuda")
-    rows = sweep_prefill(device) + sweep_decode(device)
+    rows = ((sweep_prefill(device) if args.only != "decode" else [])
+            + (sweep_decode(device) if args.only != "prefill" else []))
     print(format_rows(rows))
     if args.json:
         with open(args.json, "w") as handle:
