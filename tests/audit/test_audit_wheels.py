@@ -24,7 +24,7 @@ FBGEMM_GPU_VARIANTS = ["fbgemm_gpu::asynchronous_inclusive_cumsum_gpu", "fbgemm_
 
 @pytest.fixture(scope="module")
 def fbgemm_wheel(test_cache):
-    return pip_download(test_cache, "fbgemm-gpu-cpu", "fbgemm-gpu-cpu")
+    return pip_download(test_cache, "fbgemm-gpu-cpu==1.9.0", "fbgemm-gpu-cpu-1.9.0")
 
 
 @pytest.fixture(scope="module")
