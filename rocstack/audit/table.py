@@ -11,6 +11,7 @@ from rocstack.audit.report import AuditReport, FileSummary
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _MAX_KERNELS = 12  # per code object in the table; --json has them all
+_MAX_QUIET = 8  # files without findings or kernels listed one per line; beyond that, only counted
 
 
 def _file_header(summary: FileSummary) -> Text:
@@ -59,6 +60,12 @@ def render(report: AuditReport, console: Console | None = None) -> None:
     known = {f.path for f in report.files}
     groups = [(f.path, f) for f in report.files]
     groups += [(path, None) for path in dict.fromkeys(x.file for x in report.findings) if path not in known]
+    with_findings = {f.file for f in report.findings}
+    quiet = [s for _p, s in groups if s and s.path not in with_findings and not s.code_objects]
+    if len(quiet) > _MAX_QUIET:  # a site-packages audit: show what needs attention, count the rest
+        groups = [(p, s) for p, s in groups if s not in quiet]
+    else:
+        quiet = []
     for path, summary in groups:
         findings = report.findings_for(path)
         console.print(_file_header(summary) if summary else Text(path, style="bold"))
@@ -78,6 +85,8 @@ def render(report: AuditReport, console: Console | None = None) -> None:
             kernels = _kernel_table(summary)
             if kernels:
                 console.print(kernels)
+    if quiet:
+        console.print(Text(f"ok: {len(quiet)} more files without findings (see --json)", style="green"))
     skipped = {k: v for k, v in report.checks.items() if v != "ran"}
     if skipped:
         console.print(Text("skipped: " + "; ".join(f"{k} ({v[9:]})" for k, v in skipped.items()), style="dim"))
