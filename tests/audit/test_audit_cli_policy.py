@@ -157,3 +157,21 @@ def test_policy_from_a_recipe_file_of_the_repo(builder):
     report = run_audit([lib], policy=policy)
     if recipe.validation.gpu_extensions:
         assert any(f.check == "gpu-extension" for f in report.findings)
+
+
+def test_table_groups_by_file_and_counts_quiet_files():
+    from rich.console import Console
+
+    from rocstack.audit.report import AuditReport, FileSummary
+    from rocstack.audit.table import render
+
+    report = AuditReport("/", "debian12", [])
+    report.files = [FileSummary(f"/site/lib{i}.so", "shared-object") for i in range(12)]
+    report.add("unresolved-symbols", "error", "/site/lib3.so", "1 undefined symbols", evidence="f(std::[abi:cxx11])",
+               hint="link it")
+    console = Console(record=True, width=200)
+    render(report, console)
+    text = console.export_text()
+    assert "/site/lib3.so" in text and "f(std::[abi:cxx11])" in text  # C++ names are not rich markup
+    assert "/site/lib4.so" not in text and "ok: 11 more files without findings" in text
+    assert "FAIL: 12 files audited, 1 errors" in text
