@@ -2,15 +2,15 @@
 
 Two figures:
 - measured metric vs its recipe floor, one bar pair per perf check that ran;
-- attention speedup vs sequence length (the seed's figure), from benchmark rows whose
-  ``kernel`` names attention and that carry ``seq_len`` plus either ``speedup`` or a
-  pair of timings (``ms`` with ``peer_ms``) or rates (``tflops`` with ``peer_tflops``).
+- attention speedup vs sequence length (the seed's figure), from the kernel benchmark
+  harness's rows (``rocstack.kernels-bench/v1``) for attention kernels.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 from collections import defaultdict
 
 
@@ -50,29 +50,29 @@ def perf_floor_figure(checks: list[dict]) -> str | None:
     return _png(fig)
 
 
-def _speedup(row: dict) -> float | None:
-    if isinstance(row.get("speedup"), (int, float)):
-        return float(row["speedup"])
-    if row.get("ms") and row.get("peer_ms"):
-        return float(row["peer_ms"]) / float(row["ms"])
-    if row.get("tflops") and row.get("peer_tflops"):
-        return float(row["tflops"]) / float(row["peer_tflops"])
-    return None
+_PREFILL = re.compile(r"\bS(?P<seq>\d+)\b.*\bd(?P<hd>\d+)\b\s+(?P<mask>\w+)")
 
 
 def attention_series(benchmarks: dict | None) -> dict[str, list[tuple[int, float]]]:
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    """Speedup of our attention over each peer, per (mask, head dim, peer), by sequence length.
+
+    Reads ``rocstack.kernels-bench/v1`` rows: attention kernels' cases are named
+    ``prefill B.. S<seq> H.. d<head_dim> <causal|full> ...``; speedup = our rate / the peer's.
+    """
+    rates: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for row in (benchmarks or {}).get("results") or []:
-        if not isinstance(row, dict) or "attention" not in str(row.get("kernel", "")):
+        if isinstance(row, dict) and "attention" in str(row.get("kernel", "")) and "rate" in row:
+            rates[(row["kernel"], str(row.get("case", "")))][str(row.get("impl"))] = float(row["rate"])
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for (kernel, case), by_impl in rates.items():
+        match = _PREFILL.search(case)
+        ours = by_impl.get("rocstack")
+        if not match or not ours:
             continue
-        seq_len, speedup = row.get("seq_len"), _speedup(row)
-        if not isinstance(seq_len, (int, float)) or speedup is None:
-            continue
-        label = row.get("label") or " ".join(
-            str(part) for part in (row.get("kernel"), "causal" if row.get("causal") else None,
-                                   f"hd{row['head_dim']}" if row.get("head_dim") else None,
-                                   f"vs {row['peer']}" if row.get("peer") else None) if part)
-        series[label].append((int(seq_len), speedup))
+        for peer, rate in by_impl.items():
+            if peer != "rocstack" and rate > 0:
+                label = f"{kernel} {match['mask']} d{match['hd']} vs {peer}"
+                series[label].append((int(match["seq"]), ours / rate))
     return {k: sorted(v) for k, v in series.items()}
 
 

@@ -67,11 +67,12 @@ class Report:
     def title(self) -> str:
         image = self.data.get("image")
         if image:
-            return (image.get("tags") or [image["id"][:19]])[0]
+            return self.data.get("reference") or (image.get("tags") or [image["id"][:19]])[0]
         return f"local environment ({self.data.get('stack')})"
 
 
-def build_report(suite: dict, *, target: str, image: dict | None, gpu_access: dict, duration_s: float) -> Report:
+def build_report(suite: dict, *, target: str, image: dict | None, gpu_access: dict, duration_s: float,
+                 reference: str | None = None) -> Report:
     """Merge the suite's JSON with what the host knows (image identity, GPU access, timing)."""
     suite = _checked_suite(suite)
     checks = suite["checks"]
@@ -79,6 +80,7 @@ def build_report(suite: dict, *, target: str, image: dict | None, gpu_access: di
         "schema": SCHEMA,
         "rocstack_version": __version__,
         "target": target,
+        "reference": reference,  # what the user asked to validate (a tag, or an id)
         "image": image,
         "stack": suite.get("stack"),
         "arches": suite.get("arches") or [],

@@ -42,7 +42,7 @@ def validate_image(reference: str, report_dir: str | Path | None = None) -> Outc
     access = gpu_access.detect(_engine_runtimes(client))
     suite = run_suite(client, image, reference, access)
     report = build_report(suite, target="image", image=image.to_json(), gpu_access=access.to_json(),
-                          duration_s=time.monotonic() - start)
+                          duration_s=time.monotonic() - start, reference=reference)
     return _finish(report, report_dir)
 
 

@@ -78,9 +78,18 @@ def test_markdown_lists_what_to_fix():
 def test_html_is_self_contained_with_perf_and_attention_plots():
     checks = [_check("perf:k:rms_norm_gbps@gfx942", "pass", "performance", value=3100.0, floor=3000.0),
               _check("perf:k:rope_gbps@gfx942", "fail", "performance", value=1000.0, floor=2000.0)]
-    bench = {"metrics": {"rms_norm_gbps": 3100.0},
-             "results": [{"kernel": "flash_attention", "seq_len": s, "ms": 1.0, "peer_ms": 1.0 + s / 8192, "causal": True,
-                          "head_dim": 128} for s in (1024, 2048, 4096)]}
+    rows = []
+    for s in (1024, 2048, 4096):
+        case = f"prefill B{16384 // s} S{s} H16 d128 causal bf16"
+        rows += [{"kernel": "flash_attention", "case": case, "impl": "rocstack", "rate": 300.0 + s / 64, "unit": "TFLOP/s"},
+                 {"kernel": "flash_attention", "case": case, "impl": "sdpa", "rate": 280.0, "unit": "TFLOP/s"}]
+    bench = {"metrics": {"rms_norm_gbps": 3100.0}, "results": rows}
+    from rocstack.validate.plots import attention_series
+
+    series = attention_series(bench)
+    assert list(series) == ["flash_attention causal d128 vs sdpa"]
+    assert [s for s, _ in series["flash_attention causal d128 vs sdpa"]] == [1024, 2048, 4096]
+    assert series["flash_attention causal d128 vs sdpa"][0][1] == pytest.approx(316.0 / 280.0)
     html = store.render_all(_report(checks, bench))["report.html"]
     assert html.count("data:image/png;base64,") == 2
     assert "src='http" not in html and "<link" not in html and "<script src" not in html

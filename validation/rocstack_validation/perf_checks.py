@@ -18,7 +18,8 @@ from pathlib import Path
 from rocstack_validation.results import Outcome, skip
 
 BENCH_ENV = "ROCSTACK_VALIDATE_BENCH"  # override the harness command; {json} is the output file
-DEFAULT_BENCH = "{python} -m rocstack_kernels.bench --json {json}"
+DEFAULT_BENCH = "{python} -m rocstack_kernels.bench --kernel {kernels} --json {json}"
+METRIC_SUFFIXES = ("_gbps", "_tflops", "_pct_of_ceiling", "_vs_best_peer")
 BENCH_TIMEOUT_S = 1800
 
 
@@ -32,19 +33,60 @@ def floors(context) -> list[tuple[str, str, str, float]]:
     return out
 
 
-def run_benchmarks() -> dict:
-    """Run the harness once; its JSON must carry ``metrics: {name: value}``."""
+UNIT_SLUG = {"GB/s": "gbps", "TFLOP/s": "tflops"}
+
+
+def metrics_from_results(results: list[dict]) -> dict[str, float]:
+    """Named metrics from ``rocstack.kernels-bench/v1`` rows (our kernel's rows, impl "rocstack").
+
+    Per kernel, the worst case over its bench cases (a floor must hold at every size):
+    ``<kernel>_gbps`` / ``<kernel>_tflops``, ``<kernel>_pct_of_ceiling``, ``<kernel>_vs_best_peer``;
+    and per case the same with ``<kernel>[<case>]_...``.
+    """
+    metrics: dict[str, float] = {}
+
+    def put(name: str, value: float) -> None:
+        metrics[name] = min(value, metrics.get(name, value))
+
+    for row in results:
+        if row.get("impl") != "rocstack" or "rate" not in row:
+            continue
+        unit = UNIT_SLUG.get(row.get("unit"), "rate")
+        for key in (row["kernel"], f"{row['kernel']}[{row.get('case')}]"):
+            put(f"{key}_{unit}", float(row["rate"]))
+            if row.get("pct_of_ceiling") is not None:
+                put(f"{key}_pct_of_ceiling", float(row["pct_of_ceiling"]))
+            if row.get("ratio_to_best_peer") is not None:
+                put(f"{key}_vs_best_peer", float(row["ratio_to_best_peer"]))
+    return metrics
+
+
+def kernels_of(metrics: list[str]) -> list[str]:
+    """``rms_norm[32768x4096 bf16]_gbps`` -> ``rms_norm``: only the kernels a floor names are benchmarked."""
+    out = []
+    for metric in metrics:
+        name = metric.split("[", 1)[0]
+        for suffix in METRIC_SUFFIXES:
+            name = name.removesuffix(suffix)
+        out.append(name)
+    return list(dict.fromkeys(out))
+
+
+def run_benchmarks(metrics: list[str]) -> dict:
+    """Run the harness once; return its JSON with ``metrics`` derived from its result rows."""
     with tempfile.TemporaryDirectory(prefix="rocstack-bench-") as tmp:
         out = Path(tmp) / "bench.json"
         template = os.environ.get(BENCH_ENV, DEFAULT_BENCH)
-        argv = [part.format(python=sys.executable, json=out) for part in shlex.split(template)]
+        kernels = ",".join(kernels_of(metrics))
+        argv = [part.format(python=sys.executable, json=out, kernels=kernels) for part in shlex.split(template)]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
             raise RuntimeError(f"benchmark harness failed ({' '.join(argv[:4])}...): {tail[0]}")
         data = json.loads(out.read_text())
-    if not isinstance(data.get("metrics"), dict):
-        raise RuntimeError("benchmark JSON has no 'metrics' mapping")
+    if not isinstance(data.get("results"), list):
+        raise RuntimeError("benchmark JSON has no 'results' list (expected rocstack.kernels-bench/v1)")
+    data["metrics"] = metrics_from_results(data["results"])
     return data
 
 

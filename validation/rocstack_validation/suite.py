@@ -93,7 +93,7 @@ def _performance(context, gpu) -> tuple[list[CheckResult], dict | None]:
     if mine:
         start = time.monotonic()
         try:
-            bench = perf_checks.run_benchmarks()
+            bench = perf_checks.run_benchmarks([f[2] for f in mine])
         except Exception as exc:  # the harness's failure is each floor's error, with the cause
             bench_error = str(exc)
         out.append(CheckResult("benchmarks", "performance", "pass" if bench else "error",
