@@ -59,4 +59,5 @@ def mangled_fragments(qualified: str) -> list[str] | None:
     parts = qualified.split("::")
     if not all(_IDENT.match(p) for p in parts):
         return None
-    return [f"{len(p)}{p}" for p in parts]
+    # ``std`` is mangled as ``St``, not ``3std``: it cannot be filtered on
+    return [f"{len(p)}{p}" for p in parts if p != "std"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 
 from rocstack.audit import demangle
 from rocstack.audit.elf import STB_WEAK, Symbol
@@ -80,17 +81,23 @@ def check_unresolved(report: AuditReport, label: str, closure: Closure, undefine
     )
 
 
+def symbol_glob(text: str, pattern: str) -> bool:
+    """fnmatch with ``*`` and ``?`` only: ``[`` is literal, C++ names contain ``[abi:cxx11]``."""
+    return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
+
+
 def _allowed(mangled: str, demangled: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(mangled, p) or fnmatch.fnmatchcase(demangled, p) for p in patterns)
+    return any(symbol_glob(mangled, p) or symbol_glob(demangled, p) for p in patterns)
 
 
 def matches_requirement(demangled: str, required: str) -> bool:
-    """``ns::f`` matches ``ns::f``, ``ns::f(int)``, ``ns::f<T>(...)``; globs match with fnmatch."""
-    if any(c in required for c in "*?["):
-        return fnmatch.fnmatchcase(demangled, required)
-    if demangled == required:
-        return True
-    return demangled.startswith(required) and demangled[len(required):len(required) + 1] in ("(", "<", "[")
+    """``ns::f`` matches ``ns::f``, ``ns::f(int)``, ``int ns::f<int>(int)`` (FBGEMM greps ``" ns::f("``).
+
+    The name must end there (``ns::f`` does not match ``ns::ff``); ``*``/``?`` make it a glob.
+    """
+    if "*" in required or "?" in required:
+        return symbol_glob(demangled, required)
+    return re.search(r"(?:^|\s)" + re.escape(required) + r"(?:$|[(<\[])", demangled) is not None
 
 
 def check_required(report: AuditReport, where: str, libs: list[tuple[str, LoadedLib]], required: list[str]) -> None:

@@ -310,3 +310,20 @@ def test_interpreter_loaded_libstdcxx_wins_like_in_a_conda_env(builder, tmp_path
     assert any("`GLIBCXX_3.4.30' not found" in m and "opt/conda/lib/libstdc++.so.6" in m
                and "up to GLIBCXX_3.4.20" in m for m in missing), missing
     assert run_audit([plain], sysroot=root).exit_code == 0  # not a Python extension: the system libstdc++
+
+
+def test_required_symbols_by_demangled_name_prefix_and_glob(builder):
+    lib = builder.lib(
+        "libreq.so",
+        "#include <string>\nnamespace fb { int jagged_2d_to_dense(int a) { return a; }\n"
+        "template <typename T> T twice(T v) { return v + v; } template int twice<int>(int);\n"
+        "std::string name() { return \"x\"; } }\n"
+        "namespace std { int rocstack_probe(int v) { return v; } }\n"
+        "extern \"C\" int plain_c_api(void) { return 0; }\n",
+    )
+    found = ["fb::jagged_2d_to_dense", "fb::twice", "fb::name[abi:cxx11]*", "plain_c_api", "std::rocstack_probe"]
+    ok = run_audit([lib], policy=AuditPolicy(required_symbols=found))
+    assert [f.severity for f in ok.findings if f.check == "required-symbols"] == ["info"], ok.findings
+    missing = run_audit([lib], policy=AuditPolicy(required_symbols=["fb::jagged", "fb::merge_pooled", "nope_c"]))
+    [finding] = _errors(missing, "required-symbols")
+    assert "3 of 3" in finding.message  # a bare prefix of an identifier is not a match: it must end the name
