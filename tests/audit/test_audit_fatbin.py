@@ -182,3 +182,20 @@ def test_large_decompressed_bundles_spill_to_a_mapped_file(builder, hip_bundle_p
     assert spilled.exit_code == in_memory.exit_code == 0, spilled.findings
     assert spilled.files[0].to_dict() == in_memory.files[0].to_dict()
     assert sum(len(c.kernels) for c in spilled.files[0].code_objects) == 8
+
+
+def test_xnack_specific_code_objects_cover_only_matching_devices(builder, hip_bundle_parts):
+    """A gfx90a:xnack- code object loads on a default MI200 (xnack off) but not on one running with xnack on."""
+    [gfx90a] = [p for e, p in hip_bundle_parts["objects"].items() if e.endswith("gfx90a")]
+    data = bytearray(gfx90a.read_bytes())
+    flags = struct.unpack_from("<I", data, 0x30)[0]
+    assert flags & 0x300 == 0x100  # hipcc built it xnack "any"
+    struct.pack_into("<I", data, 0x30, (flags & ~0x300) | 0x200)  # EF_AMDGPU_FEATURE_XNACK_OFF_V4
+    section = plain_bundle([("host-x86_64-unknown-linux--", b""),
+                            ("hipv4-amdgcn-amd-amdhsa--gfx90a:xnack-", bytes(data))])
+    lib = lib_with_fatbin(builder, "libxnack.so", section)
+    default = run_audit([lib], targets=parse_arch_list("gfx90a"))
+    assert default.exit_code == 0 and default.files[0].code_objects[0].target_id == "gfx90a:xnack-"
+    xnack_on = run_audit([lib], targets=parse_arch_list("gfx90a:xnack+"))
+    [finding] = [f for f in xnack_on.findings if f.check == "arch-coverage"]
+    assert "gfx90a:xnack+" in finding.message and "need other xnack/sramecc settings" in finding.message
