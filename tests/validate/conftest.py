@@ -14,4 +14,7 @@ def valtest_runtime(docker_engine):
 
     if shutil.which("debootstrap") is None and not valtest_images._has_image(docker_engine, valtest_images.BASE_TAG):
         pytest.skip("debootstrap is not installed (apt-get install -y debootstrap): cannot make the test base image")
-    return valtest_images.ensure_runtime(docker_engine)
+    tag = valtest_images.ensure_runtime(docker_engine)
+    yield tag
+    # older runtimes could not go while case images still stood on them; now they can
+    valtest_images.remove_stale(docker_engine, valtest_images.RUNTIME_REPO, tag)

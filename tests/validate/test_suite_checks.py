@@ -23,7 +23,7 @@ def _stack(variant: str) -> Stack:
 
 
 def _context(variant="cpu", arches=("gfx942",), components=()):
-    return SimpleNamespace(stack=_stack(variant), stack_name=f"t-{variant}", arches=list(arches), components=list(components),
+    return SimpleNamespace(mode="image", stack=_stack(variant), stack_name=f"t-{variant}", arches=list(arches), components=list(components),
                            torch_variant=variant, expected_torch_version="2.13.0")
 
 

@@ -108,6 +108,10 @@ def check_torch_variant(context) -> Outcome:
     if expected_version and Version(torch.__version__).public != Version(expected_version).public:
         return Outcome("fail", f"{found} but stack {context.stack_name} pins torch {expected_version}", details)
     if variant == "cpu":
+        if have == "cuda" and context.mode == "local":
+            # --local on an NVIDIA GPU node: the stack's CPU torch describes its images, not this node
+            return skip(f"this environment has {found} (an NVIDIA GPU node); stack {context.stack_name} defines a CPU "
+                        "torch for its images, so there is no variant to hold this node to", **details)
         if have != "cpu":
             return Outcome("fail", f"stack {context.stack_name} expects a CPU torch but found a {have} build: {found}", details)
         return Outcome("pass", f"stack {context.stack_name} defines a CPU torch ({expected_version}); found {found}: as expected", details)
