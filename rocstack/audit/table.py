@@ -12,6 +12,7 @@ from rocstack.audit.report import AuditReport, FileSummary
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _MAX_KERNELS = 12  # per code object in the table; --json has them all
 _MAX_QUIET = 8  # files without findings or kernels listed one per line; beyond that, only counted
+_MAX_KERNEL_TABLES = 5  # more files with code objects than this: one summary line each instead
 
 
 def _file_header(summary: FileSummary) -> Text:
@@ -51,6 +52,14 @@ def _kernel_table(summary: FileSummary) -> Table | None:
     return table
 
 
+def _kernel_line(summary: FileSummary) -> str:
+    kernels = [k for obj in summary.code_objects for k in obj.kernels]
+    occupancy = [k.occupancy for k in kernels if k.occupancy is not None]
+    targets = sorted({obj.target_id or "?" for obj in summary.code_objects})
+    low = f", lowest occupancy {min(occupancy)} waves/SIMD" if occupancy else ""
+    return f"{len(summary.code_objects)} code objects ({', '.join(targets)}), {len(kernels)} kernels{low}"
+
+
 def _n(value) -> str:
     return "-" if value is None else str(value)
 
@@ -66,6 +75,7 @@ def render(report: AuditReport, console: Console | None = None) -> None:
         groups = [(p, s) for p, s in groups if s not in quiet]
     else:
         quiet = []
+    gpu_files = [s for _p, s in groups if s and s.code_objects]
     for path, summary in groups:
         findings = report.findings_for(path)
         console.print(_file_header(summary) if summary else Text(path, style="bold"))
@@ -81,10 +91,13 @@ def render(report: AuditReport, console: Console | None = None) -> None:
             console.print(table)
         elif summary and summary.kind != "unreadable":
             console.print(Text("  ok", style="green"))
-        if summary:
-            kernels = _kernel_table(summary)
-            if kernels:
-                console.print(kernels)
+        if summary and summary.code_objects:
+            if len(gpu_files) <= _MAX_KERNEL_TABLES:
+                kernels = _kernel_table(summary)
+                if kernels:
+                    console.print(kernels)
+            else:
+                console.print(Text("  " + _kernel_line(summary), style="dim"))
     if quiet:
         console.print(Text(f"ok: {len(quiet)} more files without findings (see --json)", style="green"))
     skipped = {k: v for k, v in report.checks.items() if v != "ran"}

@@ -175,3 +175,26 @@ def test_table_groups_by_file_and_counts_quiet_files():
     assert "/site/lib3.so" in text and "f(std::[abi:cxx11])" in text  # C++ names are not rich markup
     assert "/site/lib4.so" not in text and "ok: 11 more files without findings" in text
     assert "FAIL: 12 files audited, 1 errors" in text
+
+
+def test_table_summarizes_kernels_when_many_files_carry_code_objects():
+    from rich.console import Console
+
+    from rocstack.audit.codeobject import CodeObject, Kernel
+    from rocstack.audit.report import AuditReport, FileSummary
+    from rocstack.audit.table import render
+
+    kernel = Kernel("k", 64, 0, 20, 0, 0, 0, 0, 64, 256, False, 4)
+    report = AuditReport("/", "default", [])
+    for count in (1, 7):
+        report.files = [FileSummary(f"/k/{i}.co", "code-object",
+                                    code_objects=[CodeObject("file", "gfx942", "gfx942", 0x4C, 5, 10, [kernel])])
+                        for i in range(count)]
+        console = Console(record=True, width=200)
+        render(report, console)
+        text = console.export_text()
+        if count == 1:
+            assert "waves/SIMD" in text and "kernels (1, lowest occupancy first)" in text
+        else:
+            assert "1 code objects (gfx942), 1 kernels, lowest occupancy 4 waves/SIMD" in text
+            assert "lowest occupancy first" not in text
