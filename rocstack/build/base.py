@@ -157,6 +157,14 @@ def _import(client: docker.DockerClient, root: Path, tag: str, labels: dict[str,
     return client.images.get(tag).id
 
 
+def require_local_base(stack: Stack) -> None:
+    if stack.base.debootstrap is None:
+        raise RocstackError(
+            f"stack {stack.name} uses the registry image {stack.base.image}, not a locally built base",
+            "only stacks with base.debootstrap are built by `rocstack base`",
+        )
+
+
 def ensure_base(
     client: docker.DockerClient,
     stack: Stack,
@@ -165,11 +173,7 @@ def ensure_base(
     say: Callable[[str], None] = lambda text: None,
 ) -> BaseImageResult:
     """The stack's debootstrap base image: reused when its inputs are unchanged, else built and imported."""
-    if stack.base.debootstrap is None:
-        raise RocstackError(
-            f"stack {stack.name} uses the registry image {stack.base.image}, not a locally built base",
-            "only stacks with base.debootstrap are built by `rocstack base`",
-        )
+    require_local_base(stack)
     inputs = base_inputs(stack)
     wanted = inputs_hash(inputs)
     tag = debootstrap_tag(stack)

@@ -22,7 +22,7 @@ from rocstack.build.identity import CONTENT_HASH_LABEL, RUNTIME_IMAGE_LABEL, con
 from rocstack.build.index import build_secret_args, host_index_settings
 from rocstack.build.manifest import MANIFEST_LABEL, add_manifest, build_manifest, image_tools
 from rocstack.build.paths import logs_dir
-from rocstack.build.progress import BuildProgress
+from rocstack.build.progress import DOCKERFILE_PREFIX, BuildProgress
 from rocstack.build.reporter import ProgressReporter
 from rocstack.build.runner import run_logged
 from rocstack.errors import EngineError, RocstackError
@@ -195,7 +195,7 @@ class _EngineBuild:
         for item in settings.not_passed:
             self.note(f"not passed into the build: {item}")
         for line in self.dockerfile.splitlines():
-            self.log.write(f"dockerfile| {line}\n")
+            self.log.write(f"{DOCKERFILE_PREFIX}{line}\n")
 
     def buildkit(self, settings, houses: list[Path]) -> str:
         """Base, context, the BuildKit build; returns the runtime image id."""

@@ -160,8 +160,19 @@ class BuildProgress:
         return [name for name, summary in self.summary().items() if summary.ran]
 
 
-def parse_log(text: str, dockerfile: str = "") -> BuildProgress:
-    """Re-read a saved build log (the evidence a benchmark or a person can check later)."""
+DOCKERFILE_PREFIX = "dockerfile| "
+
+
+def parse_log(text: str, dockerfile: str | None = None) -> BuildProgress:
+    """Re-read a saved build log (the evidence a benchmark or a person can check later).
+
+    rocstack's logs carry the rendered Dockerfile as ``dockerfile| `` lines, which
+    give the stage order when ``dockerfile`` is not passed.
+    """
+    if dockerfile is None:
+        dockerfile = "\n".join(
+            line[len(DOCKERFILE_PREFIX):] for line in text.splitlines() if line.startswith(DOCKERFILE_PREFIX)
+        )
     progress = BuildProgress(dockerfile)
     for line in text.splitlines():
         progress.feed(line)

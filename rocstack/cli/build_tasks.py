@@ -19,10 +19,11 @@ from rocstack.recipes.catalog import Catalog
 @user_errors
 def base(c, stack="local", force=False):
     """Make (or reuse) the locally built base image of a stack: debootstrap + import."""
-    from rocstack.build.base import ensure_base
+    from rocstack.build.base import ensure_base, require_local_base
     from rocstack.build.engine import connect
 
     recipe = Catalog.default().stack(stack)
+    require_local_base(recipe)
     result = ensure_base(connect(), recipe, force=force, say=lambda text: print(text, file=sys.stderr))
     state = "reused" if result.reused else f"built in {result.seconds:.0f}s"
     print(f"{result.tag} {result.image_id} ({state})")

@@ -1,0 +1,40 @@
+"""Fixtures of the build tests: the real engine (or a skip saying why) and shared build settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from build_helpers import copy_project
+from rocstack.build.engine import buildkit_cli, connect
+from rocstack.errors import EngineError
+
+# Image repositories of these tests: distinct from rocstack/* and from other test suites.
+TEST_PREFIX = "rocstack-buildtest"
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A docker SDK client on a real engine with a BuildKit-capable CLI; skips with the reason otherwise."""
+    try:
+        client = connect(timeout=900)
+        buildkit_cli()
+    except EngineError as exc:
+        pytest.skip(exc.one_line())
+    return client
+
+
+@pytest.fixture(scope="session")
+def build_home(tmp_path_factory):
+    """One ROCSTACK_HOME for all end-to-end builds, so they share the staged context."""
+    return tmp_path_factory.mktemp("rocstack-build-home")
+
+
+@pytest.fixture(scope="session")
+def project_snapshot(tmp_path_factory):
+    """A copy of the project taken once per session: builds see a tree nobody edits meanwhile."""
+    return copy_project(tmp_path_factory.mktemp("project") / "rocstack")
+
+
+@pytest.fixture(scope="session")
+def build_env(build_home, project_snapshot):
+    return {"ROCSTACK_HOME": str(build_home), "ROCSTACK_IMAGE_PREFIX": TEST_PREFIX, "ROCSTACK_ROOT": str(project_snapshot)}

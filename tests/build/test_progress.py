@@ -1,0 +1,106 @@
+"""BuildKit plain-progress parsing: the build log is the evidence of what ran."""
+
+from __future__ import annotations
+
+from rocstack.build.progress import BuildProgress, parse_log, stage_names
+
+DOCKERFILE = """\
+FROM rocstack-base/local:bookworm-f64e927caea2 AS base
+RUN python3 -m venv /opt/venv
+FROM base AS python-env
+RUN pip install torch
+FROM python-env AS build-rocstack-kernels
+COPY sources/rocstack-kernels /src/rocstack-kernels
+RUN rocstack kernels build
+FROM python-env AS runtime
+COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+"""
+
+# Lines as Docker 20.10's BuildKit prints them (taken from a real build log, shortened).
+LOG = """\
+#1 [internal] load build definition from Dockerfile
+#1 sha256:e86cc3d7b56e340a74877c5e3dfc4cdc4ac70d591b9d9958b3fa00b3588777c8
+#1 transferring dockerfile: 3.39kB done
+#1 DONE 0.0s
+
+#4 [base 1/2] FROM docker.io/rocstack-base/local:bookworm-f64e927caea2
+#4 DONE 0.0s
+
+#5 [internal] load build context
+#5 transferring context: 192.68MB 3.0s done
+#5 DONE 3.1s
+
+#7 [base 2/2] RUN python3 -m venv /opt/venv
+#7 CACHED
+
+#8 [python-env 1/1] RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf     pip install torch
+#8 CACHED
+
+#12 [build-rocstack-kernels 1/2] COPY sources/rocstack-kernels /src/rocstack-kernels
+#12 DONE 0.1s
+
+#14 [build-rocstack-kernels 2/2] RUN --mount=type=cache,target=/root/.cache/pip     rocstack kernels build
+#14 7.578 [1/2] gfx942 rms_norm built
+#14 ...
+
+#16 [runtime 1/1] COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+#16 CACHED
+
+#14 [build-rocstack-kernels 2/2] RUN --mount=type=cache,target=/root/.cache/pip     rocstack kernels build
+#14 9.100 [2/2] gfx942 silu built
+#14 DONE 14.3s
+
+#19 exporting to image
+#19 exporting layers 0.3s done
+#19 writing image sha256:4e2b done
+#19 DONE 0.4s
+"""
+
+
+def test_stage_names_follow_the_dockerfile_and_name_unnamed_stages():
+    assert stage_names(DOCKERFILE) == ["base", "python-env", "build-rocstack-kernels", "runtime"]
+    assert stage_names("FROM a\nRUN x\nfrom b as second\nFROM --platform=linux/amd64 c\n") == ["stage-0", "second", "stage-2"]
+
+
+def test_summary_tells_run_stages_from_cached_ones():
+    progress = parse_log(LOG, DOCKERFILE)
+    summary = progress.summary()
+    assert list(summary) == ["base", "python-env", "build-rocstack-kernels", "runtime"]
+    assert progress.stages_run() == ["build-rocstack-kernels"]
+    kernels = summary["build-rocstack-kernels"]
+    assert (kernels.steps_run, kernels.steps_cached, kernels.seconds) == (2, 0, 14.4)
+    assert summary["base"].ran is False and summary["base"].steps_cached == 1  # FROM is not counted
+    assert summary["runtime"].steps_cached == 1
+
+
+def test_step_output_is_kept_and_mount_options_are_hidden_from_people():
+    progress = parse_log(LOG, DOCKERFILE)
+    step = progress.steps[14]
+    assert list(step.output) == ["[1/2] gfx942 rms_norm built", "[2/2] gfx942 silu built"]
+    assert progress.steps[8].command == "RUN pip install torch"
+    assert progress.stage_number("build-rocstack-kernels") == (3, 4)
+    # "exporting to image" is engine work outside any stage: tracked, never a stage.
+    assert progress.steps[19].stage == "" and progress.steps[19].seconds == 0.4
+
+
+def test_a_failed_step_is_found_with_its_error():
+    log = LOG.replace("#14 DONE 14.3s", "#14 ERROR: executor failed running [/bin/sh -c rocstack kernels build]: exit code: 1")
+    log += "------\n > [build-rocstack-kernels 2/2] RUN rocstack kernels build:\n------\nerror: failed to solve: exit code: 1\n"
+    progress = parse_log(log, DOCKERFILE)
+    failed = progress.failed_step()
+    assert failed is not None and failed.stage == "build-rocstack-kernels" and failed.index == 2
+    assert "exit code: 1" in failed.error
+    assert progress.other_errors[-1].startswith("error: failed to solve")
+
+
+def test_stage_order_is_recovered_from_a_rocstack_log():
+    text = "".join(f"dockerfile| {line}\n" for line in DOCKERFILE.splitlines()) + LOG
+    assert parse_log(text).stages == ["base", "python-env", "build-rocstack-kernels", "runtime"]
+
+
+def test_feed_reports_events_in_order():
+    progress = BuildProgress(DOCKERFILE)
+    events = [e for line in LOG.splitlines() if (e := progress.feed(line))]
+    kinds = [(kind, step.id) for kind, step in events if step.id == 14]
+    assert kinds == [("start", 14), ("output", 14), ("output", 14), ("done", 14)]
+    assert not progress.running()
