@@ -57,12 +57,38 @@ def audit_fatbin(report: AuditReport, label: str, elf: ElfFile, max_uncompressed
     return summary, objects
 
 
+# LLVM AMDGPUUsage, "Generic processors": the specific processors a generic code object runs on.
+# Only a HIP runtime that understands generic code objects (code object v6) loads them.
+GENERIC_MEMBERS = {
+    "gfx9-generic": ("gfx900", "gfx902", "gfx904", "gfx906", "gfx909", "gfx90c"),
+    "gfx9-4-generic": ("gfx940", "gfx941", "gfx942", "gfx950"),
+    "gfx10-1-generic": ("gfx1010", "gfx1011", "gfx1012", "gfx1013"),
+    "gfx10-3-generic": ("gfx1030", "gfx1031", "gfx1032", "gfx1033", "gfx1034", "gfx1035", "gfx1036"),
+    "gfx11-generic": ("gfx1100", "gfx1101", "gfx1102", "gfx1103", "gfx1150", "gfx1151", "gfx1152", "gfx1153"),
+    "gfx12-generic": ("gfx1200", "gfx1201"),
+}
+
+
+def generic_runs_on(target: TargetID, device: TargetID) -> bool:
+    if device.processor not in GENERIC_MEMBERS.get(target.processor, ()):
+        return False
+    return TargetID(device.processor, target.features).runs_on(device)
+
+
 def check_coverage(report: AuditReport, label: str, objects: list[CodeObject], requested: list[TargetID]) -> None:
     """Every requested GPU must find a code object that runs on it, or the HIP runtime refuses the module."""
     built = [(obj.target_id, obj.target()) for obj in objects if obj.target() is not None]
     names = sorted({t for t, _ in built})
     for device in requested:
         if any(target.runs_on(device) for _, target in built):
+            continue
+        generic = sorted({t for t, target in built if generic_runs_on(target, device)})
+        if generic:
+            report.add(CHECK_ARCH, "info", label,
+                       f"{device} is covered only by generic code objects ({', '.join(generic)})",
+                       evidence="built for: " + ", ".join(names),
+                       hint="the HIP runtime must support generic code objects (code object v6); "
+                            f"build --offload-arch={device.processor} for older runtimes")
             continue
         same_arch = [t for t, target in built if target.processor == device.processor]
         why = (f"the {device.processor} code objects ({', '.join(sorted(set(same_arch)))}) need other xnack/sramecc "

@@ -11,7 +11,7 @@ from rocstack.audit.codeobject import parse_code_object
 from rocstack.audit.context import PendingLibrary, settle
 from rocstack.audit.elf import EM_AMDGPU, EM_X86_64, ET_DYN, ET_EXEC, ElfError
 from rocstack.audit.fatbin import BundleError
-from rocstack.audit.gpu import FATBIN_SECTION, audit_fatbin, check_code_objects, check_coverage
+from rocstack.audit.gpu import FATBIN_SECTION, audit_fatbin, check_code_objects, check_coverage, generic_runs_on
 from rocstack.audit.inputs import AuditLimits, InputFile, collect_inputs
 from rocstack.audit.policy import AuditPolicy
 from rocstack.audit.report import (ALL_CHECKS, CHECK_ARCH, CHECK_CODE_OBJECT, CHECK_GPU_EXT, CHECK_INPUT, CHECK_IO,
@@ -90,7 +90,8 @@ class _Audit:
         summary.code_objects = [obj]
         check_code_objects(self.report, item.label, [obj])
         target = obj.target()
-        if self.targets and target is not None and not any(target.runs_on(t) for t in self.targets):
+        if self.targets and target is not None and not any(
+                target.runs_on(t) or generic_runs_on(target, t) for t in self.targets):
             self.report.add(CHECK_ARCH, "warning", item.label,
                             f"code object for {obj.target_id} runs on none of the requested targets",
                             evidence="requested: " + ", ".join(str(t) for t in self.targets),

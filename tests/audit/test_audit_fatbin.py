@@ -199,3 +199,18 @@ def test_xnack_specific_code_objects_cover_only_matching_devices(builder, hip_bu
     xnack_on = run_audit([lib], targets=parse_arch_list("gfx90a:xnack+"))
     [finding] = [f for f in xnack_on.findings if f.check == "arch-coverage"]
     assert "gfx90a:xnack+" in finding.message and "need other xnack/sramecc settings" in finding.message
+
+
+def test_generic_code_objects_cover_their_member_arches(builder, hip_bundle_parts):
+    [gfx90a] = [p for e, p in hip_bundle_parts["objects"].items() if e.endswith("gfx90a")]
+    data = bytearray(gfx90a.read_bytes())
+    flags = struct.unpack_from("<I", data, 0x30)[0]
+    struct.pack_into("<I", data, 0x30, (flags & ~0xFF) | 0x5F)  # EF_AMDGPU_MACH_AMDGCN_GFX9_4_GENERIC
+    section = plain_bundle([("host-x86_64-unknown-linux--", b""),
+                            ("hipv4-amdgcn-amd-amdhsa--gfx9-4-generic", bytes(data))])
+    lib = lib_with_fatbin(builder, "libgeneric.so", section)
+    report = run_audit([lib], targets=parse_arch_list("gfx942,gfx950,gfx90a"))
+    coverage = {(f.severity, f.message.split()[0] if f.severity == "info" else f.message.split()[5].rstrip(":"))
+                for f in report.findings if f.check == "arch-coverage"}
+    assert coverage == {("info", "gfx942"), ("info", "gfx950"), ("error", "gfx90a")}
+    assert report.files[0].code_objects[0].processor == "gfx9-4-generic"
