@@ -52,12 +52,12 @@ class BaseImageResult:
     seconds: float
 
 
-def debian_mirror() -> str:
+def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
     """The mirror debootstrap uses: $ROCSTACK_DEBIAN_MIRROR, else the host's apt sources."""
     chosen = os.environ.get("ROCSTACK_DEBIAN_MIRROR")
     if chosen:
         return chosen
-    candidates = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    candidates = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*"))]
     for path in candidates:
         try:
             text = path.read_text()
@@ -182,6 +182,19 @@ def ensure_base(
     if existing:
         say(f"base {tag}: reused (inputs unchanged)")
         return BaseImageResult(tag, existing, wanted, True, time.monotonic() - started)
+    result = build_base(client, stack, tag, say=say)
+    write_atomic(rocstack_home() / "base" / f"{stack.name}.json", json.dumps({**asdict(result), "inputs": inputs}, indent=2) + "\n")
+    return result
+
+
+def build_base(
+    client: docker.DockerClient, stack: Stack, tag: str, say: Callable[[str], None] = lambda text: None
+) -> BaseImageResult:
+    """debootstrap the stack's base and import it as ``tag`` (always builds; see ensure_base)."""
+    require_local_base(stack)
+    inputs = base_inputs(stack)
+    wanted = inputs_hash(inputs)
+    started = time.monotonic()
     say(f"base {tag}: debootstrap {inputs['suite']} ({', '.join(inputs['include'])}) from {inputs['mirror']}")
     work = rocstack_home() / "base"
     work.mkdir(parents=True, exist_ok=True)
@@ -195,6 +208,5 @@ def ensure_base(
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = BaseImageResult(tag, image_id, wanted, False, time.monotonic() - started)
-    write_atomic(work / f"{stack.name}.json", json.dumps({**asdict(result), "inputs": inputs}, indent=2) + "\n")
     say(f"base {tag}: built in {result.seconds:.0f} s ({image_id[:19]})")
     return result

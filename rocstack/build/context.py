@@ -193,6 +193,16 @@ def stage_context(selection: Selection, wheelhouses: list[Path], dockerfile_text
     return StagedContext(directory, hashes, tuple(sorted(Path(r).name for r in wheels)))
 
 
+def snapshot_project(source: Path, target: Path) -> Path:
+    """Copy what a build reads from a project to ``target`` (for builds of a frozen tree)."""
+    for entry in PROJECT_ENTRIES:
+        for rel, path in _tree(source / entry, entry).items() if (source / entry).exists() else ():
+            destination = target / rel
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+    return target
+
+
 @contextmanager
 def context_lock(stack_name: str) -> Iterator[None]:
     """One build per stack context at a time: two would rewrite the same staged files."""

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
-from rocstack.build.context import PROJECT_ENTRIES
+from cli_runner import run_cli
+from rocstack.build.context import snapshot_project
 
 REPO = Path(__file__).resolve().parents[2]
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache", ".hypothesis")
 
 
 def copy_project(target: Path, source: Path = REPO) -> Path:
     """Copy what a build uses (package, recipes, images, kernels, suite) to ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in PROJECT_ENTRIES:
-        path = source / entry
-        if path.is_dir():
-            shutil.copytree(path, target / entry, ignore=_IGNORE)
-        elif path.is_file():
-            shutil.copy2(path, target / entry)
-    return target
+    return snapshot_project(source, target)
+
+
+def cli_build(env: dict, *args: str) -> dict:
+    """``rocstack build ARGS --json`` in a subprocess; the parsed result (fails the test on error)."""
+    result = run_cli("build", *args, "--json", env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from build_helpers import copy_project
+from build_helpers import cli_build, copy_project
 from rocstack.build.engine import buildkit_cli, connect
 from rocstack.errors import EngineError
 
@@ -38,3 +38,14 @@ def project_snapshot(tmp_path_factory):
 @pytest.fixture(scope="session")
 def build_env(build_home, project_snapshot):
     return {"ROCSTACK_HOME": str(build_home), "ROCSTACK_IMAGE_PREFIX": TEST_PREFIX, "ROCSTACK_ROOT": str(project_snapshot)}
+
+
+@pytest.fixture(scope="session")
+def gfx942_image(docker_engine, build_env):
+    """The default stack built for gfx942 (the `rocstack build --json` result)."""
+    return cli_build(build_env, "--arch", "gfx942")
+
+
+@pytest.fixture(scope="session")
+def gfx90a_gfx942_image(docker_engine, build_env):
+    return cli_build(build_env, "--arch", "gfx90a,gfx942")

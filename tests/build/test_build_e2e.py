@@ -9,28 +9,13 @@ import tarfile
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from build_helpers import cli_build
 from cli_runner import run_cli
 from rocstack.arches import arch_for_mach
 
 pytestmark = pytest.mark.slow
 
 EF_AMDGPU_MACH = 0x0FF
-
-
-def _build(build_env, *args):
-    result = run_cli("build", *args, "--json", env=build_env)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout)
-
-
-@pytest.fixture(scope="session")
-def gfx942(docker_engine, build_env):
-    return _build(build_env, "--arch", "gfx942")
-
-
-@pytest.fixture(scope="session")
-def gfx90a_gfx942(docker_engine, build_env):
-    return _build(build_env, "--arch", "gfx90a,gfx942")
 
 
 def _read_tree(client, image_id: str, path: str) -> dict[str, bytes]:
@@ -92,24 +77,26 @@ def _check_image(client, result: dict, arches: list[str]):
             assert found[f"kernels/{entry['code_object']}"] == arch
 
 
-def test_default_stack_for_gfx942(docker_engine, gfx942):
-    _check_image(docker_engine, gfx942, ["gfx942"])
+def test_default_stack_for_gfx942(docker_engine, gfx942_image):
+    _check_image(docker_engine, gfx942_image, ["gfx942"])
 
 
-def test_default_stack_for_gfx90a_and_gfx942_is_one_image(docker_engine, gfx90a_gfx942):
-    _check_image(docker_engine, gfx90a_gfx942, ["gfx90a", "gfx942"])
+def test_default_stack_for_gfx90a_and_gfx942_is_one_image(docker_engine, gfx90a_gfx942_image):
+    _check_image(docker_engine, gfx90a_gfx942_image, ["gfx90a", "gfx942"])
 
 
-def test_rebuild_without_changes_runs_no_stage_and_keeps_the_image(docker_engine, build_env, gfx942):
+def test_rebuild_without_changes_runs_no_stage_and_keeps_the_image(docker_engine, build_env, gfx942_image):
+    gfx942 = gfx942_image
     result = run_cli("build", "--arch", "gfx942", "--quiet", env=build_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == gfx942["tags"][0] and result.stderr == ""
-    again = _build(build_env, "--arch", "gfx942")
+    again = cli_build(build_env, "--arch", "gfx942")
     assert again["stages_run"] == [] and again["reused_manifest_image"]
     assert again["image_id"] == gfx942["image_id"]
 
 
-def test_wheelhouse_wheels_do_not_land_in_the_image(docker_engine, gfx942):
+def test_wheelhouse_wheels_do_not_land_in_the_image(docker_engine, gfx942_image):
+    gfx942 = gfx942_image
     out = docker_engine.containers.run(
         gfx942["image_id"],
         ["sh", "-c", "find / -xdev -name '*.whl' | head -5; python -c 'import torch; print(torch.__version__)'"],

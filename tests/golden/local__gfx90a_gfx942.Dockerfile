@@ -1,7 +1,7 @@
 # Rendered by rocstack 0.1.0 from stack 'local' for gfx90a,gfx942.
 # Do not edit: re-render with `rocstack render --stack local --arch gfx90a,gfx942`.
 
-FROM rocstack-base/local:bookworm-f64e927caea2 AS base
+FROM rocstack-base/local:bookworm-d11e661760c2 AS base
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -1,0 +1,133 @@
+"""Build benchmark on the default stack: cold build, no-op rebuild, rebuild after a kernel edit.
+
+    python benchmarks/build_bench.py [--arch gfx942] [--skip-cold]
+
+Builds a frozen copy of the project (nobody's edits land mid-run) under a
+throw-away ROCSTACK_HOME, with images named rocstack-bench/* (removed at the
+end). Peers measured in the same run: a plain ``docker build`` of the very
+same staged context (what rocstack adds on top of BuildKit) and the cold build
+(what the cache saves). "Stages run" is read back from each build's log file.
+
+Cold here means: debootstrap + import of a fresh base (under a bench tag) and
+BuildKit ``--no-cache`` for every stage; pip's download cache mount stays warm,
+so the first build on a brand-new machine also pays for downloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PREFIX = "rocstack-bench"
+EDITED = "kernels/rocstack_kernels/rms_norm.py"
+NOOP_TARGET_S = 10.0
+
+
+def _timed_build(project: Path, arch: str, **kwargs) -> tuple[float, dict]:
+    from rocstack.build.builder import build_image
+    from rocstack.build.progress import parse_log
+    from rocstack.recipes.catalog import Catalog
+
+    started = time.monotonic()
+    result = build_image(stack="local", arch=arch, catalog=Catalog(project), quiet=True, **kwargs)
+    seconds = time.monotonic() - started
+    stages = parse_log(Path(result.log).read_text()).stages_run()  # evidence from the log, not the live parser
+    return seconds, {"tags": result.tags, "log": result.log, "stages_run": stages, "image_id": result.image_id}
+
+
+def _plain_docker_build(context: Path) -> float:
+    """The peer: the same staged context through the docker CLI alone (same secrets)."""
+    from rocstack.build.engine import buildkit_cli
+    from rocstack.build.index import build_secret_args, host_index_settings
+
+    cli = buildkit_cli()
+    with build_secret_args(host_index_settings()) as secrets:
+        argv = [*cli.argv, "--progress=plain", "-q", *secrets, str(context)]
+        started = time.monotonic()
+        subprocess.run(argv, env=cli.environment(), check=True, capture_output=True)
+        return time.monotonic() - started
+
+
+def _cold_base_seconds(client) -> float:
+    from rocstack.build.base import build_base
+    from rocstack.recipes.catalog import Catalog
+
+    result = build_base(client, Catalog(REPO).stack("local"), f"{PREFIX}/base:cold")
+    client.images.remove(f"{PREFIX}/base:cold")
+    return result.seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", default="gfx942")
+    parser.add_argument("--skip-cold", action="store_true", help="skip the cold build (minutes)")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    from rocstack.build.context import snapshot_project
+    from rocstack.build.engine import connect
+
+    work = Path(tempfile.mkdtemp(prefix="rocstack-bench-"))
+    os.environ["ROCSTACK_HOME"] = str(work / "home")
+    os.environ["ROCSTACK_IMAGE_PREFIX"] = PREFIX
+    project = snapshot_project(REPO, work / "project")
+    client = connect()
+    rows, tags = [], set()
+
+    def row(name, seconds, peer, peer_seconds, stages, target, ok):
+        rows.append({"scenario": name, "rocstack_s": round(seconds, 1), "peer": peer,
+                     "peer_s": None if peer_seconds is None else round(peer_seconds, 1),
+                     "stages_run": stages, "target": target, "ok": ok})
+
+    warm_s, warm = _timed_build(project, args.arch)  # brings the cache to this tree
+    tags.update(warm["tags"])
+    cold_s = None
+    if not args.skip_cold:
+        base_s = _cold_base_seconds(client)
+        cold_s, cold = _timed_build(project, args.arch, no_cache=True)
+        tags.update(cold["tags"])
+        row("cold build (base + --no-cache)", base_s + cold_s, "debootstrap + import alone", base_s,
+            cold["stages_run"], "report", True)
+    noop_s, noop = _timed_build(project, args.arch)
+    tags.update(noop["tags"])
+    context = work / "home" / "contexts" / "local"
+    row("no-op rebuild", noop_s, "plain docker build, same context", _plain_docker_build(context),
+        noop["stages_run"], f"< {NOOP_TARGET_S:.0f} s", noop_s < NOOP_TARGET_S and noop["stages_run"] == [])
+    kernel = project / EDITED
+    kernel.write_text(kernel.read_text() + f"\n# build_bench edit {time.time()}\n")
+    edit_s, edit = _timed_build(project, args.arch)
+    tags.update(edit["tags"])
+    expected = ["build-rocstack-kernels", "runtime"]
+    row(f"rebuild after editing {EDITED}", edit_s, "cold build (--no-cache)", cold_s,
+        edit["stages_run"], "kernel + runtime only", edit["stages_run"] == expected)
+
+    print(f"\nbuild benchmark: stack local, --arch {args.arch}, {os.cpu_count()} CPUs "
+          f"(warm-up build {warm_s:.0f} s)\n")
+    header = f"{'scenario':<58} {'rocstack':>9} {'peer':<34} {'peer':>7}  {'stages run (from the log)':<36} {'target':<22} ok"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        peer_s = "-" if r["peer_s"] is None else f"{r['peer_s']:.1f}s"
+        stages = ", ".join(r["stages_run"]) or "none"
+        print(f"{r['scenario']:<58} {r['rocstack_s']:>8.1f}s {r['peer']:<34} {peer_s:>7}  {stages:<36} {r['target']:<22} "
+              f"{'yes' if r['ok'] else 'NO'}")
+    print(f"\nlogs: {work / 'home' / 'logs'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    for tag in sorted(tags):  # only the bench's own tags; shared layers stay
+        try:
+            client.images.remove(tag)
+        except Exception:  # noqa: BLE001 - already gone: a no-op rebuild re-tags the same image
+            pass
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
