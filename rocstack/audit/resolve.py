@@ -4,7 +4,8 @@ Search order for a DT_NEEDED name (glibc ``elf/dl-load.c`` ``_dl_map_object``,
 ld.so(8)): an already loaded object whose soname matches; a name with a slash
 is a path; otherwise DT_RPATH of the needing object and of each object that
 loaded it (only when the needing object has no DT_RUNPATH), then
-LD_LIBRARY_PATH (the audit assumes it unset, like PyTorch's binary checks), then
+LD_LIBRARY_PATH (unset unless the caller passes the image's value: PyTorch's binary
+checks unset it too), then
 the object's own DT_RUNPATH, then ld.so.cache (ld.so.conf) and the default dirs.
 ``$ORIGIN`` is the directory of the object carrying the entry; a candidate of
 the wrong ELF class or machine is skipped, as ld.so does.
@@ -98,9 +99,12 @@ class Closure:
 class Loader:
     """Opens libraries once per audit and resolves names like ld.so inside one sysroot."""
 
-    def __init__(self, sysroot: Sysroot, preloaded: dict[str, str] | None = None):
+    def __init__(self, sysroot: Sysroot, preloaded: dict[str, str] | None = None,
+                 ld_library_path: list[str] | None = None):
         self.sysroot = sysroot
         self.preloaded = dict(preloaded or {})  # soname -> host path
+        # the environment's LD_LIBRARY_PATH (an image's ENV), paths as seen inside the sysroot
+        self.ld_library_path = [p for p in (ld_library_path or []) if p]
         self._cache: dict[str, LoadedLib | Exception] = {}
 
     def open(self, path: str, label: str | None = None) -> LoadedLib:
@@ -145,6 +149,7 @@ class Loader:
         if not needing.runpath:
             for obj in [needing, *reversed(chain)]:
                 dirs += [d for d in (self.expand(e, obj) for e in obj.rpath) if d]
+        dirs += [self.sysroot.path(d) if d.startswith("/") else os.path.abspath(d) for d in self.ld_library_path]
         dirs += [d for d in (self.expand(e, needing) for e in needing.runpath) if d]
         dirs += [self.sysroot.path(d) for d in self.sysroot.search_dirs()]
         tried = []

@@ -163,10 +163,13 @@ def _size(path: str) -> int:
 
 
 def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy | None = None,
-              sysroot: str | os.PathLike = "/", limits: AuditLimits | None = None) -> AuditReport:
+              sysroot: str | os.PathLike = "/", limits: AuditLimits | None = None,
+              ld_library_path: list[str] | None = None) -> AuditReport:
     """Audit files, directories and wheels; never raises for a bad file (those become findings).
 
     Raises RocstackError only for bad arguments: a path that does not exist, a sysroot that is not a directory.
+    ``ld_library_path``: the LD_LIBRARY_PATH the libraries will run with (e.g. an image's ENV);
+    by default none, so libraries must resolve through RPATH/RUNPATH and the loader's dirs.
     """
     policy = policy or AuditPolicy()
     targets = list(targets or [])
@@ -185,7 +188,7 @@ def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy 
                        f"preload '{pattern}' matches no library in the sysroot's site-packages",
                        evidence="searched: " + ", ".join([*inputs.roots, *root.site_packages]),
                        hint="install the package into the sysroot, or fix the policy's preload list")
-        loader = Loader(root, preloaded)
+        loader = Loader(root, preloaded, ld_library_path)
         audit = _Audit(report, policy, targets, root, loader, limits)
         try:
             for item in inputs.files:

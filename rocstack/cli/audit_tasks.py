@@ -55,10 +55,11 @@ def join_variadic_paths(argv: list[str], task_name: str = "audit") -> list[str]:
         "sysroot": "root filesystem whose loader paths, libc/libstdc++ and site-packages resolve dependencies",
         "json": "print the rocstack.audit/v1 JSON report instead of the table",
         "output": "also write the JSON report to this file",
+        "ld_library_path": "LD_LIBRARY_PATH the libraries run with (colon-separated; default: none)",
     },
 )
 @user_errors
-def audit(c, path, arch="", policy="", sysroot="/", json=False, output=""):
+def audit(c, path, arch="", policy="", sysroot="/", json=False, output="", ld_library_path=""):
     """Audit ELF libraries, AMDGPU code objects and wheels: symbols, versions, RPATH, fat binaries."""
     from rocstack.audit import load_policy, run_audit
 
@@ -66,7 +67,8 @@ def audit(c, path, arch="", policy="", sysroot="/", json=False, output=""):
     if not paths:
         raise RocstackError("no path to audit", "pass files, directories or wheels: rocstack audit PATH")
     targets = parse_arch_list(arch) if arch else []
-    report = run_audit(paths, targets=targets, policy=load_policy(policy), sysroot=sysroot)
+    report = run_audit(paths, targets=targets, policy=load_policy(policy), sysroot=sysroot,
+                       ld_library_path=[p for p in ld_library_path.split(":") if p])
     if output:
         write_atomic(output, report.to_json() + "\n")
     if json:

@@ -327,3 +327,16 @@ def test_required_symbols_by_demangled_name_prefix_and_glob(builder):
     missing = run_audit([lib], policy=AuditPolicy(required_symbols=["fb::jagged", "fb::merge_pooled", "nope_c"]))
     [finding] = _errors(missing, "required-symbols")
     assert "3 of 3" in finding.message  # a bare prefix of an identifier is not a match: it must end the name
+
+
+def test_ld_library_path_is_searched_only_when_given(builder, tmp_path):
+    builder.lib("libenv.so", "int env_fn(void){return 5;}\n", lang="c", subdir="opt/rocm/lib")
+    lib = builder.lib("libuses_env.so", "int env_fn(void);\nint f(void){return env_fn();}\n",
+                      f"-L{tmp_path / 'opt/rocm/lib'}", "-lenv", lang="c")
+    assert _errors(run_audit([lib]), "missing-needed")
+    assert run_audit([lib], ld_library_path=[str(tmp_path / "opt/rocm/lib")]).exit_code == 0
+    root = tmp_path  # as an image's ENV: a path inside the sysroot
+    (root / "lib" / "x86_64-linux-gnu").mkdir(parents=True)
+    shutil.copy("/lib/x86_64-linux-gnu/libc.so.6", root / "lib" / "x86_64-linux-gnu" / "libc.so.6")
+    shutil.copy("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", root / "lib" / "x86_64-linux-gnu")
+    assert run_audit([lib], sysroot=root, ld_library_path=["/opt/rocm/lib"]).exit_code == 0
