@@ -44,6 +44,7 @@ _NOTE = struct.Struct("<III")
 
 # A real table never has more entries than this; a larger count is a lie.
 _MAX_VERSION_ENTRIES = 1 << 16
+_MAX_SECTIONS = 1 << 20
 
 
 class ElfError(Exception):
@@ -139,11 +140,18 @@ class ElfFile:
     # -- tables -------------------------------------------------------------
     @cached_property
     def sections(self) -> list[Section]:
-        if self.shoff == 0 or self.shnum == 0:
+        if self.shoff == 0:
             return []
         if self.shentsize != _SHDR.size:
             raise ElfError(f"{self.label}: section header size {self.shentsize}, expected {_SHDR.size}")
-        raw = self.read(self.shoff, self.shnum * _SHDR.size, "section header table")
+        count, names_index = self.shnum, self.shstrndx
+        if count == 0 or names_index == 0xFFFF:  # gABI extended numbering: the real values live in section 0
+            first = _SHDR.unpack(self.read(self.shoff, _SHDR.size, "section header 0"))
+            count = count or first[5]
+            names_index = first[6] if names_index == 0xFFFF else names_index
+            if count > _MAX_SECTIONS:
+                raise ElfError(f"{self.label}: claims {count} sections (extended numbering): not plausible")
+        raw = self.read(self.shoff, count * _SHDR.size, "section header table")
         headers = list(_SHDR.iter_unpack(raw))
         out = []
         for hdr in headers:
@@ -154,8 +162,8 @@ class ElfFile:
                     f"of the {self.length}-byte file (truncated or corrupt)"
                 )
             out.append(Section("", typ, flags, offset, size, link, info, align, entsize))
-        if self.shstrndx < len(out):
-            strtab = out[self.shstrndx]
+        if names_index < len(out):
+            strtab = out[names_index]
             out = [
                 Section(self.cstring(strtab, h[0]) if h[0] < strtab.size else "?", *_fields(s))
                 for h, s in zip(headers, out)

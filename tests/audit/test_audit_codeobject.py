@@ -207,3 +207,20 @@ def test_fuzz_shared_library_mutations(real_shared_lib, edits, in_tables):
             elf.symbols()
     except ElfError:
         pass
+
+
+def test_extended_section_numbering(real_shared_lib):
+    """gABI: e_shnum 0 / e_shstrndx SHN_XINDEX put the real values in section header 0."""
+    data = bytearray(real_shared_lib)
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shnum, shstrndx = struct.unpack_from("<HH", data, 0x3C)
+    struct.pack_into("<Q", data, shoff + 0x20, shnum)  # section 0 sh_size = count
+    struct.pack_into("<I", data, shoff + 0x28, shstrndx)  # section 0 sh_link = names index
+    struct.pack_into("<HH", data, 0x3C, 0, 0xFFFF)
+    extended = ElfFile(bytes(data))
+    plain = ElfFile(real_shared_lib)
+    assert [s.name for s in extended.sections] == [s.name for s in plain.sections]
+    assert extended.section(".dynsym") is not None
+    struct.pack_into("<Q", data, shoff + 0x20, 1 << 40)
+    with pytest.raises(ElfError):
+        ElfFile(bytes(data)).sections
