@@ -14,7 +14,7 @@ APT_PACKAGES=(
   docker.io debootstrap docker-registry
   binutils g++ git
   hipcc libamdhip64-dev
-  clang-19 llvm-19 lld-19
+  clang-19 clang-tools-19 llvm-19 lld-19
   busybox-static apache2-utils
 )
 missing=()

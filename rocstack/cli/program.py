@@ -22,6 +22,10 @@ def _join_groups(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = _join_groups(list(sys.argv if argv is None else argv))
+    # `rocstack audit a.so b.whl`: invoke has no variadic positionals.
+    from rocstack.cli.audit_tasks import join_variadic_paths
+
+    argv = join_variadic_paths(argv)
     program = Program(
         namespace=build_collection(),
         name="rocstack",
