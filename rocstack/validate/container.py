@@ -79,7 +79,11 @@ def run_suite(client, image: ImageInfo, reference: str, gpu: GpuAccess) -> dict:
     import docker.errors
     import requests
 
-    timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    try:
+        timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    except ValueError:
+        raise RocstackError(f"{TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a number of seconds",
+                            f"set {TIMEOUT_ENV} to seconds, e.g. 3600") from None
     environment = {} if gpu.available else {GPU_REASON_ENV: gpu.reason}
     try:
         container = client.containers.create(
@@ -98,7 +102,11 @@ def run_suite(client, image: ImageInfo, reference: str, gpu: GpuAccess) -> dict:
         try:
             container.start()
             status = container.wait(timeout=timeout)["StatusCode"]
-        except requests.exceptions.ReadTimeout:
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+            # the SDK reports a wait() timeout as ReadTimeout or as a ConnectionError wrapping one
+            if "timed out" not in str(exc) and not isinstance(exc, requests.exceptions.ReadTimeout):
+                raise EngineError(f"lost the Docker engine while validating {reference}: {exc}",
+                                  "check the engine (docker info) and validate again") from None
             raise RocstackError(f"validation of {reference} ran longer than {timeout:.0f} s and was stopped",
                                 f"raise {TIMEOUT_ENV} (seconds) if the image's tests are that slow") from None
         except docker.errors.APIError as exc:

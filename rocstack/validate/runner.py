@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from dataclasses import dataclass
@@ -48,9 +49,7 @@ def validate_image(reference: str, report_dir: str | Path | None = None) -> Outc
 
 def _import_suite():
     """The suite from the environment, else from this checkout's validation/ (a GPU node with a bare copy)."""
-    try:
-        import rocstack_validation  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("rocstack_validation") is None:
         checkout = Path(__file__).resolve().parents[2] / "validation"
         if not (checkout / "rocstack_validation").is_dir():
             raise RocstackError("the validation suite (rocstack_validation) is not installed",

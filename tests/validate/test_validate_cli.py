@@ -53,3 +53,34 @@ def test_image_without_the_suite_is_refused(docker_engine, tmp_path):
     proc = run_cli("validate", "--image", valtest_images.BASE_TAG, "--report", str(tmp_path / "r"))
     assert proc.returncode == 2 and "no validation suite" in _one_line_error(proc)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_a_validation_that_runs_too_long_is_stopped_and_leaves_nothing(docker_engine, valtest_runtime, tmp_path):
+    import valtest_cases
+    from valtest_build import build_case
+
+    tag = build_case(docker_engine, valtest_cases.GOOD, valtest_runtime)
+    proc = run_cli("validate", "--image", tag, "--report", str(tmp_path / "r"), env={"ROCSTACK_VALIDATE_TIMEOUT": "1"})
+    assert proc.returncode == 2 and "ran longer than 1 s" in _one_line_error(proc)
+    assert not (tmp_path / "r").exists()
+    leftovers = docker_engine.containers.list(all=True, filters={"label": "io.rocstack.validation=1", "ancestor": tag})
+    assert leftovers == []
+
+
+@pytest.mark.slow
+def test_local_run_judges_this_environment_against_the_stack(tmp_path):
+    """`--local` as on a GPU node without docker; here (no GPU) the kernel tests run in the interpreter."""
+    pytest.importorskip("torch")
+    proc = run_cli("validate", "--local", "--report", str(tmp_path / "r"))
+    assert proc.returncode in (0, 1), proc.stderr
+    import json
+
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["target"] == "local" and report["image"] is None and report["stack"] == "local"
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses["import:rocstack-kernels"] == "pass"
+    assert statuses["pytest:rocstack-kernels[interpreter]"] in ("pass", "fail")
+    assert statuses["pytest:rocstack-kernels[gpu]"] == "skip"
+    assert proc.returncode == (0 if report["verdict"] == "pass" else 1)
+    assert "verdict:" in proc.stdout
