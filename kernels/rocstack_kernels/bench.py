@@ -33,14 +33,18 @@ def time_ms(fn: Callable[[], object]) -> float:
     return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
 
 
+def _copy_gbps(device: torch.device) -> float:
+    """Device-to-device copy, bytes read + written; the buffers are freed on return."""
+    src = torch.randn(2**29 // 2, device=device, dtype=torch.bfloat16)  # 512 MiB, far past L2
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * src.element_size() / time_ms(lambda: dst.copy_(src)) / 1e6
+
+
 def measure_ceilings(device: torch.device) -> dict[str, float | None]:
     """copy GB/s, bf16_mm and fp8_mm TFLOP/s measured now on ``device``."""
     from rocstack_kernels.target import target_of
 
-    src = torch.randn(2**29 // 2, device=device, dtype=torch.bfloat16)  # 512 MiB, far past L2
-    dst = torch.empty_like(src)
-    copy_gbps = 2 * src.numel() * src.element_size() / time_ms(lambda: dst.copy_(src)) / 1e6
-    del src, dst
+    copy_gbps = _copy_gbps(device)
     n = 8192
     a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
     b = torch.randn(n, n, device=device, dtype=torch.bfloat16)

@@ -109,3 +109,31 @@ def test_registry_names_are_unique_and_every_entry_has_specs_and_bench_cases():
         specs = entry.specializations(parse_target("gfx942"))
         assert isinstance(specs, registry.Unsupported) or specs
         assert entry.bench_cases()
+
+
+def test_runtime_python_key_matches_the_local_one_for_the_same_python():
+    from rocstack_kernels.cache_key import local_basis, runtime_key
+
+    basis, key = runtime_key(sys.executable)
+    assert basis == local_basis() and key
+
+
+def test_runtime_python_that_cannot_answer_is_a_clear_error(tmp_path):
+    from rocstack_kernels.cache_key import runtime_key
+
+    with pytest.raises(ValueError, match="cannot run --runtime-python"):
+        runtime_key(str(tmp_path / "no-python"))
+    with pytest.raises(ValueError, match="could not report its triton cache key"):
+        runtime_key("/bin/false")
+
+
+def test_activation_refuses_a_build_keyed_for_another_triton_build(build_dir, tmp_path):
+    import shutil
+
+    moved = tmp_path / "other-abi"
+    shutil.copytree(build_dir, moved)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    manifest["key_basis"].update(triton_key_sha256="0" * 64, python_ext_suffix=".cpython-399-x86_64-linux-gnu.so")
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="keyed for another build of triton"):
+        activate(moved)
