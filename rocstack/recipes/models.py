@@ -145,6 +145,19 @@ class ValidationPolicy(Strict):
     )
     perf: dict[str, dict[str, float]] = Field({}, description="arch -> metric -> floor")
 
+    @field_validator("benchmark")
+    @classmethod
+    def _benchmark_placeholders(cls, command: str | None) -> str | None:
+        if command is None:
+            return None
+        try:
+            command.format(python="python", json="out.json", root=".")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"benchmark command has a bad placeholder ({exc}): use {{python}}, {{json}}, {{root}}") from None
+        if "{json}" not in command:
+            raise ValueError("benchmark command must write its metrics to {json}, the file the validation suite reads")
+        return command
+
     @field_validator("perf")
     @classmethod
     def _known_perf_arches(cls, perf: dict) -> dict:
