@@ -44,7 +44,6 @@ from rocstack_kernels.registry import KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
 LOG2E = 1.4426950408889634
-LN2 = 0.6931471805599453
 SUPPORTED_HEAD_DIMS = (64, 128, 256)
 
 
@@ -184,6 +183,7 @@ def flash_attention_fwd_kernel(
     tl.store(o_base + offs_m[:, None] * stride_os + offs_d[None, :], out.to(Out.dtype.element_ty),
              mask=row_ok[:, None])
     if RETURN_LSE:
+        # m_i + log2(l) is the log2-domain LSE; times ln(2) gives the natural log.
         lse = tl.where(empty, float("-inf"), (m_i + tl.math.log2(tl.where(empty, 1.0, l_i))) * 0.6931471805599453)
         l_base = Lse + l_off + head * stride_lh
         tl.store(l_base + offs_m, lse, mask=row_ok)
