@@ -28,6 +28,10 @@ PREFILL_CANDIDATES = [
     {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
     {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 4},
     {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 4},
+    {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+    {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 3},
+    {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3},
+    {"BLOCK_M": 128, "BLOCK_N": 32, "num_warps": 4, "num_stages": 3},
 ]
 # (batch, seqlen, heads): B*S = 16k tokens, short sequences first (where SDPA leads most).
 PREFILL_SHAPES = [(64, 256, 16), (32, 512, 16), (16, 1024, 16), (8, 2048, 16), (4, 4096, 32), (1, 16384, 16)]
@@ -48,9 +52,11 @@ def _ms(fn) -> float:
     return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
 
 
-def sweep_prefill(device) -> list[dict]:
+def sweep_prefill(device, max_seqlen: int | None = None) -> list[dict]:
     rows = []
     for batch, seqlen, heads in PREFILL_SHAPES:
+        if max_seqlen and seqlen > max_seqlen:
+            continue
         q, k, v = (torch.randn(batch, seqlen, heads, 128, device=device, dtype=torch.bfloat16) for _ in range(3))
         qt, kt, vt = (t.transpose(1, 2).contiguous() for t in (q, k, v))
         for causal in (False, True):
@@ -125,12 +131,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write every row here")
     parser.add_argument("--only", choices=("prefill", "decode"), help="sweep one kernel")
+    parser.add_argument("--max-seqlen", type=int, help="prefill: only shapes up to this sequence length")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("error: no GPU visible to torch; the sweep needs one")
         return 2
     device = torch.device("cuda")
-    rows = ((sweep_prefill(device) if args.only != "decode" else [])
+    rows = ((sweep_prefill(device, args.max_seqlen) if args.only != "decode" else [])
             + (sweep_decode(device) if args.only != "prefill" else []))
     print(format_rows(rows))
     if args.json:
