@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from docker.errors import ImageNotFound
+
 from rocstack.build import context as ctx
 from rocstack.build.base import ensure_base
 from rocstack.build.engine import buildkit_cli, connect
-from rocstack.build.identity import CONTENT_HASH_LABEL, RUNTIME_IMAGE_LABEL, content_hash, image_name
+from rocstack.build.identity import CONTENT_HASH_LABEL, RUNTIME_IMAGE_LABEL, ImageName, content_hash, image_name
 from rocstack.build.index import build_secret_args, host_index_settings
 from rocstack.build.manifest import MANIFEST_LABEL, add_manifest, build_manifest, image_tools
 from rocstack.build.paths import logs_dir
@@ -31,7 +33,7 @@ from rocstack.recipes.catalog import Catalog, Selection, select
 from rocstack.render import BuildResources, base_reference, render_dockerfile
 
 TAIL_LINES = 40
-STAGE_ROLES = {"base": "OS + venv", "python-env": "torch, triton", "runtime": "rocstack + validation suite"}
+STAGE_ROLES = {"base": "OS + venv", "python-env": "torch, triton, rocstack", "runtime": "wheels + validation suite"}
 
 
 class BuildFailed(RocstackError):
@@ -90,8 +92,6 @@ def _failure(progress: BuildProgress, roles: dict[str, str], log_path: Path, rc:
 
 def _find_finished(client, tag: str, runtime_id: str) -> str | None:
     """The id of ``tag`` when it already is this runtime image plus its manifest (a no-op rebuild)."""
-    from docker.errors import ImageNotFound
-
     try:
         image = client.images.get(tag)
     except ImageNotFound:
@@ -110,10 +110,9 @@ def _base_image_id(client, selection: Selection, reporter: ProgressReporter, not
         result = ensure_base(client, stack, say=say)
         return result.image_id, asdict(result)
     reference = base_reference(selection)
-    from docker.errors import ImageNotFound
-
     try:
-        return client.images.get(reference).id, {"tag": reference, "image_id": client.images.get(reference).id}
+        image_id = client.images.get(reference).id
+        return image_id, {"tag": reference, "image_id": image_id}
     except ImageNotFound:
         # BuildKit pulls it; the pinned reference (digest when given) identifies it.
         return reference, {"tag": reference, "image_id": None}
@@ -181,9 +180,14 @@ class _EngineBuild:
         self.reporter = ProgressReporter(self.progress, self.roles, stream=stream, quiet=quiet)
         self.log: TextIO
         self.log_path: Path
-        self.manifest: dict = {}
-        self.base_info: dict = {}
         self.no_cache = False
+        # Set as the build proceeds (buildkit(), then finish()).
+        self.staged: ctx.StagedContext
+        self.base_id = ""
+        self.base_info: dict = {}
+        self.digest = ""
+        self.name: ImageName
+        self.manifest: dict = {}
 
     def note(self, text: str) -> None:
         self.log.write(f"== {text}\n")
@@ -199,10 +203,9 @@ class _EngineBuild:
 
     def buildkit(self, settings, houses: list[Path]) -> str:
         """Base, context, the BuildKit build; returns the runtime image id."""
-        base_id, self.base_info = _base_image_id(self.client, self.selection, self.reporter, self.note)
+        self.base_id, self.base_info = _base_image_id(self.client, self.selection, self.reporter, self.note)
         self.staged = ctx.stage_context(self.selection, houses, self.dockerfile)
-        self.base_id = base_id
-        self.digest = content_hash(self.selection, self.dockerfile, self.staged, base_id)
+        self.digest = content_hash(self.selection, self.dockerfile, self.staged, self.base_id)
         self.name = image_name(self.selection, self.digest)
         self.reporter.say(f"building {self.name.versioned} ({len(self.progress.stages)} stages; log {self.log_path})")
         with tempfile.TemporaryDirectory(prefix="rocstack-iid-") as tmp, build_secret_args(settings) as secret_args:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rocstack.errors import RocstackError
+from rocstack.fsutil import write_atomic
 from rocstack.recipes.catalog import Selection
 from rocstack.build.paths import rocstack_home
 
@@ -77,19 +79,30 @@ class StagedContext:
         return self.directory / "Dockerfile"
 
 
-_HASH_CACHE: dict[tuple, str] = {}
-
-
-def _file_hash(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
-    if key not in _HASH_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                h.update(block)
-        _HASH_CACHE[key] = h.hexdigest() + ("+x" if st.st_mode & 0o111 else "")
-    return _HASH_CACHE[key]
+def _hash_files(directory: Path, names: list[str]) -> dict[str, str]:
+    """sha256 (+x for executables) of each staged file, reusing the previous run's hash of a
+    file whose path and stat are unchanged: the wheelhouse's torch wheel alone is ~200 MB,
+    and a no-op rebuild must not re-read it."""
+    cache_file = directory.parent / f".{directory.name}.hashes.json"
+    try:
+        known = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        known = {}
+    used: dict[str, str] = {}
+    hashes = {}
+    for rel in names:
+        path = directory / rel
+        st = path.stat()
+        key = f"{rel}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_mode}"
+        if key not in known:
+            h = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    h.update(block)
+            known[key] = h.hexdigest() + ("+x" if st.st_mode & 0o111 else "")
+        hashes[rel] = used[key] = known[key]
+    write_atomic(cache_file, json.dumps(used, sort_keys=True))
+    return hashes
 
 
 def wheelhouse_files(directories: list[Path]) -> dict[str, Path]:
@@ -189,7 +202,7 @@ def stage_context(selection: Selection, wheelhouses: list[Path], dockerfile_text
         tmp = directory / ".Dockerfile.tmp"
         tmp.write_text(dockerfile_text)
         os.replace(tmp, dockerfile)
-    hashes = {rel: _file_hash(directory / rel) for rel in sorted(wanted)}
+    hashes = _hash_files(directory, sorted(wanted))
     return StagedContext(directory, hashes, tuple(sorted(Path(r).name for r in wheels)))
 
 

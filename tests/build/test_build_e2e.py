@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
+import sys
 import tarfile
 
 import pytest
@@ -12,6 +14,7 @@ from elftools.elf.elffile import ELFFile
 from build_helpers import cli_build
 from cli_runner import run_cli
 from rocstack.arches import arch_for_mach
+from rocstack.build.index import host_index_settings
 
 pytestmark = pytest.mark.slow
 
@@ -96,10 +99,12 @@ def test_rebuild_without_changes_runs_no_stage_and_keeps_the_image(docker_engine
 
 
 def test_wheelhouse_wheels_do_not_land_in_the_image(docker_engine, gfx942_image):
-    gfx942 = gfx942_image
+    wheels = sorted(p.name for folder in host_index_settings(sys.executable).find_links for p in folder.glob("*.whl"))
+    assert any(name.startswith("torch-") for name in wheels), "the default build took torch from this wheelhouse"
+    names = " -o ".join(f"-name {shlex.quote(name)}" for name in wheels)
     out = docker_engine.containers.run(
-        gfx942["image_id"],
-        ["sh", "-c", "find / -xdev -name '*.whl' | head -5; python -c 'import torch; print(torch.__version__)'"],
+        gfx942_image["image_id"],
+        ["sh", "-c", f"find / -xdev \\( {names} -o -path /wheelhouse \\) -print; python -c 'import torch; print(torch.__version__)'"],
         remove=True,
     ).decode().split()
-    assert out == [gfx942["manifest"]["tools"]["torch"]]  # no .whl anywhere, torch from the wheelhouse
+    assert out == [gfx942_image["manifest"]["tools"]["torch"]]  # none of the wheels, torch installed from one

@@ -104,3 +104,25 @@ def test_feed_reports_events_in_order():
     kinds = [(kind, step.id) for kind, step in events if step.id == 14]
     assert kinds == [("start", 14), ("output", 14), ("output", 14), ("done", 14)]
     assert not progress.running()
+
+
+def test_reporter_lines_name_stage_component_step_and_time():
+    import io
+
+    from rocstack.build.reporter import ProgressReporter
+
+    stream = io.StringIO()
+    progress = BuildProgress(DOCKERFILE)
+    reporter = ProgressReporter(progress, {"build-rocstack-kernels": "rocstack-kernels"}, stream=stream)
+    for line in LOG.splitlines():
+        if event := progress.feed(line):
+            reporter.on_event(*event)
+    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+    assert "stage 3/4 build-rocstack-kernels (rocstack-kernels) step 2/2 running: RUN rocstack kernels build" in lines
+    assert "stage 3/4 build-rocstack-kernels (rocstack-kernels) step 2/2 done in 14.3s: RUN rocstack kernels build" in lines
+    assert "stage 2/4 python-env step 1/1 cached: RUN pip install torch" in lines
+    assert not any("FROM" in line for line in lines)
+    quiet = io.StringIO()
+    silent = ProgressReporter(BuildProgress(DOCKERFILE), {}, stream=quiet, quiet=True)
+    silent.say("anything")
+    assert quiet.getvalue() == ""
