@@ -27,8 +27,8 @@ def build_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("aot") / "build"
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     done = subprocess.run([sys.executable, "-m", "rocstack.cli.program", "kernels", "build",
-                           "--arch", "gfx942,gfx90a,sm90", "--out", str(out),
-                           "--kernel", "silu_and_mul,fp8_rowwise_gemm,rotary_embedding"],
+                           "--arch", "gfx942,gfx90a,gfx950,sm90", "--out", str(out),
+                           "--kernel", "silu_and_mul,fp8_rowwise_gemm,rotary_embedding,add_rms_norm"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr + done.stdout
     assert "[1/" in done.stdout and "unsupported: gfx90a (CDNA2) has no FP8" in done.stdout  # progress lines
@@ -47,7 +47,7 @@ def test_build_refuses_bad_arguments_in_one_line(tmp_path):
 def test_manifest_records_every_specialization(build_dir):
     manifest = json.loads((build_dir / "manifest.json").read_text())
     assert manifest["schema"] == "rocstack.kernels-build/v1"
-    assert manifest["targets"] == ["gfx942", "gfx90a", "sm90"]
+    assert manifest["targets"] == ["gfx942", "gfx90a", "gfx950", "sm90"]
     assert manifest["summary"]["failed"] == 0
     built = [e for e in manifest["entries"] if e["status"] == "built"]
     assert {(e["kernel"], e["target"]) for e in built} >= {
@@ -69,6 +69,14 @@ def test_manifest_records_every_specialization(build_dir):
     assert gemm_942["resources"]["lds_bytes"] > 0 and gemm_942["resources"]["vgpr_spills"] == 0
     gemm_sm90 = next(e for e in built if e["kernel"] == "fp8_rowwise_gemm" and e["target"] == "sm90")
     assert gemm_sm90["signature"]["a_ptr"] == "*fp8e4nv" and "kpack" not in gemm_sm90["options"]
+
+
+def test_no_specialization_spills_on_any_target(build_dir):
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    spilling = [f"{e['kernel']} {e['label']} @{e['target']}" for e in manifest["entries"] if e["status"] == "built"
+                and (e["resources"].get("vgpr_spills") or e["resources"].get("sgpr_spills")
+                     or e["resources"].get("local_bytes"))]
+    assert spilling == []
 
 
 def test_fp8_on_gfx90a_is_recorded_unsupported_with_the_reason(build_dir):
