@@ -26,8 +26,33 @@ from rocstack_kernels.target import Target, target_of
 
 
 @triton.jit
-def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_cols, eps,
-                     BLOCK: tl.constexpr, SINGLE_TILE: tl.constexpr, HAS_RESIDUAL: tl.constexpr):
+def _rms_norm_rows(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_rows, n_cols, eps,
+                   BLOCK: tl.constexpr, ROWS: tl.constexpr, HAS_RESIDUAL: tl.constexpr):
+    """ROWS short rows per program: one [ROWS, BLOCK] tile, so small hidden sizes keep enough bytes in flight."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    cols = tl.arange(0, BLOCK)
+    col_mask = cols < n_cols
+    mask = (rows < n_rows)[:, None] & col_mask[None, :]
+    x = tl.load(x_ptr + rows[:, None] * stride_x + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+    if HAS_RESIDUAL:
+        res_ptrs = res_ptr + rows[:, None] * stride_res + cols[None, :]
+        total = (x + tl.load(res_ptrs, mask=mask, other=0.0).to(tl.float32)).to(res_ptr.dtype.element_ty)
+        tl.store(res_ptrs, total, mask=mask)
+        x = total.to(tl.float32)
+    rrms = tl.rsqrt(tl.sum(x * x, axis=1) / n_cols + eps)
+    w = tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    y = x * rrms[:, None] * w[None, :]
+    tl.store(out_ptr + rows[:, None] * stride_out + cols[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit(do_not_specialize=["n_rows"])
+def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_rows, n_cols, eps,
+                     BLOCK: tl.constexpr, SINGLE_TILE: tl.constexpr, ROWS: tl.constexpr,
+                     HAS_RESIDUAL: tl.constexpr):
+    if ROWS > 1:
+        _rms_norm_rows(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_rows, n_cols, eps,
+                       BLOCK, ROWS, HAS_RESIDUAL)
+        return
     row = tl.program_id(0).to(tl.int64)  # int64: rows * stride passes 2**31 at 32768 x 65536
     x_row = x_ptr + row * stride_x
     res_row = res_ptr + row * stride_res
@@ -75,10 +100,11 @@ def _plan(kernel: str, target: Target, n_cols: int) -> tuple[dict, dict]:
     config = config_for(kernel, target)
     full = triton.next_power_of_2(n_cols)
     if full <= config["single_tile_max"]:
-        constexprs = {"BLOCK": full, "SINGLE_TILE": True}
+        rows = next((r for limit, r in config.get("rows_by_block", []) if full <= limit), 1)
+        constexprs = {"BLOCK": full, "SINGLE_TILE": True, "ROWS": rows}
         options = launch_options(config, target, warps_for_block(config, full))
     else:
-        constexprs = {"BLOCK": config["tile"], "SINGLE_TILE": False}
+        constexprs = {"BLOCK": config["tile"], "SINGLE_TILE": False, "ROWS": 1}
         options = launch_options(config, target, config["tiled_warps"])
     return constexprs, options
 
@@ -112,8 +138,9 @@ def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool)
     if n_rows == 0:
         return
     constexprs, options = _plan(kernel, target_of(x2.device), n_cols)
-    _rms_norm_kernel[(n_rows,)](x2, res2, weight, out2, x2.stride(0), res2.stride(0), out2.stride(0),
-                                n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
+    grid = (triton.cdiv(n_rows, constexprs["ROWS"]),)
+    _rms_norm_kernel[grid](x2, res2, weight, out2, x2.stride(0), res2.stride(0), out2.stride(0),
+                           n_rows, n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
 
 
 def _output(x: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
@@ -179,9 +206,10 @@ def _specializations(kernel: str, target: Target) -> list[Specialization]:
                 continue
             seen.add(key)
             args = {"x_ptr": dtype, "res_ptr": dtype, "w_ptr": dtype, "out_ptr": dtype,
-                    "stride_x": hidden, "stride_res": hidden, "stride_out": hidden, "n_cols": hidden,
+                    "stride_x": hidden, "stride_res": hidden, "stride_out": hidden, "n_rows": 4096, "n_cols": hidden,
                     "eps": 1e-6, "HAS_RESIDUAL": kernel == "add_rms_norm", **constexprs}
-            label = f"{str(dtype)[6:]} block={constexprs['BLOCK']}{'' if constexprs['SINGLE_TILE'] else ' tiled'}"
+            label = (f"{str(dtype)[6:]} block={constexprs['BLOCK']}{'' if constexprs['SINGLE_TILE'] else ' tiled'}"
+                     f"{'' if constexprs['ROWS'] == 1 else ' rows=%d' % constexprs['ROWS']}")
             specs.append(Specialization(_rms_norm_kernel, label, args, options))
     return specs
 

@@ -30,9 +30,10 @@ def _silu_and_mul_kernel(x_ptr, out_ptr, stride_x, stride_out, d, BLOCK: tl.cons
     tl.store(out_ptr + row * stride_out + cols, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-def _plan(target: Target) -> tuple[dict, dict]:
+def _plan(target: Target, d: int) -> tuple[dict, dict]:
     config = config_for("silu_and_mul", target)
-    return {"BLOCK": config["block"]}, launch_options(config, target)
+    # No wider than the row: a block past d only adds masked-off lanes.
+    return {"BLOCK": min(config["block"], triton.next_power_of_2(d))}, launch_options(config, target)
 
 
 def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -54,7 +55,7 @@ def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tens
     out2 = out.view(-1, d)
     if x2.shape[0] == 0 or d == 0:
         return out
-    constexprs, options = _plan(target_of(x.device))
+    constexprs, options = _plan(target_of(x.device), d)
     grid = (x2.shape[0], triton.cdiv(d, constexprs["BLOCK"]))
     _silu_and_mul_kernel[grid](x2, out2, x2.stride(0), out2.stride(0), d, **constexprs, **options)
     return out
@@ -70,12 +71,21 @@ def silu_and_mul_torch(x: torch.Tensor, compute_dtype=torch.float32) -> torch.Te
 AOT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 
 
+AOT_D = (512, 1024, 2048, 4096, 8192, 14336)
+
+
 def _specializations(target: Target) -> list[Specialization]:
-    constexprs, options = _plan(target)
-    return [Specialization(_silu_and_mul_kernel, str(dtype)[6:],
-                           {"x_ptr": dtype, "out_ptr": dtype, "stride_x": 28672, "stride_out": 14336,
-                            "d": 14336, **constexprs}, options)
-            for dtype in AOT_DTYPES]
+    specs, seen = [], set()
+    for dtype in AOT_DTYPES:
+        for d in AOT_D:
+            constexprs, options = _plan(target, d)
+            if (dtype, constexprs["BLOCK"]) in seen:
+                continue
+            seen.add((dtype, constexprs["BLOCK"]))
+            specs.append(Specialization(_silu_and_mul_kernel, f"{str(dtype)[6:]} block={constexprs['BLOCK']}",
+                                        {"x_ptr": dtype, "out_ptr": dtype, "stride_x": 2 * d, "stride_out": d,
+                                         "d": d, **constexprs}, options))
+    return specs
 
 
 @functools.cache

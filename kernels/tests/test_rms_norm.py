@@ -6,9 +6,10 @@ from rocstack_kernels.rms_norm import add_rms_norm_torch, rms_norm_torch
 from rocstack_kernels.testing import TOLERANCE, poisoned, rel_err
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-# Interpreter shapes: one row, odd hidden, and a row longer than the interpreter's
+# Interpreter shapes: one row, odd row counts, odd hidden, and a row longer than the interpreter's
 # single-tile limit (256) so the tiled two-pass path runs too.
-SMALL = ((1, 64), (3, 100), (2, 300))
+# (5, 64) runs the several-rows-per-program path (the interpreter config packs 2 rows of <= 64).
+SMALL = ((1, 64), (5, 64), (3, 100), (2, 300))
 LARGE = ((1, 4096), (7, 5120), (2, 1000), (128, 8192), (5, 12345), (33, 65536), (3, 16384))
 
 
