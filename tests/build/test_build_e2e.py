@@ -104,7 +104,7 @@ def test_wheelhouse_wheels_do_not_land_in_the_image(docker_engine, gfx942_image)
     names = " -o ".join(f"-name {shlex.quote(name)}" for name in wheels)
     out = docker_engine.containers.run(
         gfx942_image["image_id"],
-        ["sh", "-c", f"find / -xdev \\( {names} -o -path /wheelhouse \\) -print; python -c 'import torch; print(torch.__version__)'"],
+        ["sh", "-c", f"find / -xdev \\( {names} -o -path '/wheelhouse/*' \\) -print; python -c 'import torch; print(torch.__version__)'"],
         remove=True,
     ).decode().split()
     assert out == [gfx942_image["manifest"]["tools"]["torch"]]  # none of the wheels, torch installed from one
