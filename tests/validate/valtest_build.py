@@ -37,9 +37,8 @@ def old_libstdcxx() -> Path:
     return lib
 
 
-def _package(case: cases.Case, work: Path) -> Path:
-    """Write and compile the component, then make it a wheel (installed with pip like any component)."""
-    project = work / "project"
+def write_project(case: cases.Case, project: Path) -> None:
+    """The component's source tree: package, pyproject (wheel with the .so files), native sources."""
     pkg = project / case.package
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("from . import _C  # loads the native extension, as real packages do\n")
@@ -50,6 +49,12 @@ def _package(case: cases.Case, work: Path) -> Path:
         f'[tool.setuptools.package-data]\n{case.package} = ["*.so", "*.so.*"]\n')
     for name, text in case.sources.items():
         (project / name).write_text(text)
+
+
+def _package(case: cases.Case, work: Path) -> Path:
+    """Compile the component on the host, then make it a wheel (installed with pip like any component)."""
+    project = work / "project"
+    write_project(case, project)
     for command in case.build:
         _run(["bash", "-c", command.format(pkg=case.package, pyinc=python_includes())], cwd=project, timeout=600)
     wheels = work / "wheel"
