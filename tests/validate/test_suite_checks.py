@@ -160,3 +160,13 @@ def test_perf_pipeline_runs_the_harness_and_judges_each_floor(tmp_path, monkeypa
     assert statuses == {"benchmarks": "pass", "perf:c:rms_norm_gbps@gfx942": "pass",
                         "perf:c:rms_norm_pct_of_ceiling@gfx942": "fail"}
     assert bench["metrics"]["rms_norm_gbps"] == 2500.0
+
+
+def test_suite_refuses_a_manifest_it_cannot_use(tmp_path):
+    from rocstack_validation.__main__ import main
+
+    bad = tmp_path / "manifest.json"
+    bad.write_text('{"schema": "rocstack.build-manifest/v1", "stack": "local", "arches": ["gfx942"], "components": [{}]}')
+    assert main(["--manifest", str(bad), "--out", str(tmp_path / "out.json")]) == 2
+    assert main(["--manifest", str(tmp_path / "missing.json"), "--out", str(tmp_path / "out.json")]) == 2
+    assert not (tmp_path / "out.json").exists()

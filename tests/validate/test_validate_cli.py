@@ -84,3 +84,8 @@ def test_local_run_judges_this_environment_against_the_stack(tmp_path):
     assert statuses["pytest:rocstack-kernels[gpu]"] == "skip"
     assert proc.returncode == (0 if report["verdict"] == "pass" else 1)
     assert "verdict:" in proc.stdout
+
+
+def test_local_run_with_an_unknown_arch_is_one_line():
+    proc = run_cli("validate", "--local", "--arch", "gfx9999")
+    assert proc.returncode == 2 and "unknown arch 'gfx9999'" in _one_line_error(proc)

@@ -69,6 +69,8 @@ def read_manifest(path: Path) -> dict:
     for key in ("stack", "arches", "components"):
         if key not in data:
             raise ContextError(f"build manifest {path} lacks '{key}'")
+    if not isinstance(data["components"], list) or not all(isinstance(c, dict) and "name" in c for c in data["components"]):
+        raise ContextError(f"build manifest {path}: 'components' must be a list of {{name, version, ...}} entries")
     return data
 
 
@@ -140,6 +142,12 @@ def local_context(stack_name: str | None, arch: str | None) -> Context:
     except RocstackError as exc:
         raise ContextError(exc.one_line()) from None
     arches = _arch_list(arch) if arch else list(stack.default_arches)
+    from rocstack.arches import parse_arch_list
+
+    try:
+        parse_arch_list(arches)
+    except RocstackError as exc:
+        raise ContextError(exc.one_line()) from None
     components = []
     for name in stack.components:
         recipe, error = _load_recipe(catalog, name)
