@@ -2,14 +2,15 @@
 
 AMD: the ROCm device nodes, the groups that own them, and no seccomp filter (ROCm's
 documented ``--device /dev/kfd --device /dev/dri --group-add video --security-opt
-seccomp=unconfined``; we add the owning groups by number so images without a
-``video`` group in /etc/group work too). NVIDIA: ``--gpus all`` when the engine has the
+seccomp=unconfined``; the groups go by number - the host's video group and the groups
+owning the device nodes - so images without a ``video`` entry in /etc/group work too). NVIDIA: ``--gpus all`` when the engine has the
 NVIDIA runtime. Otherwise: no GPU, and the reason travels into the report.
 """
 
 from __future__ import annotations
 
 import glob
+import grp
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -38,14 +39,22 @@ def _amd(dev_root: str) -> GpuAccess | None:
         return None
     if not os.path.isdir(dri):
         return GpuAccess(None, f"{kfd} exists but {dri} does not: the amdgpu driver is only half loaded")
-    nodes = [kfd, *sorted(glob.glob(os.path.join(dri, "renderD*")))]
-    groups = sorted({str(os.stat(n).st_gid) for n in nodes} | {"video"})
+    nodes = [kfd, *sorted(glob.glob(os.path.join(dri, "renderD*"))), *sorted(glob.glob(os.path.join(dri, "card*")))]
+    # By number: the kernel checks the host gids that own the nodes, and a name like "video"
+    # fails to start a container whose /etc/group lacks it.
+    groups = {str(os.stat(n).st_gid) for n in nodes}
+    try:
+        groups.add(str(grp.getgrnam("video").gr_gid))
+    except KeyError:
+        pass
+    groups = sorted(groups, key=int)
     options = {
         "devices": [f"{kfd}:/dev/kfd:rwm", f"{dri}:/dev/dri:rwm"],
         "group_add": groups,
         "security_opt": ["seccomp=unconfined"],
     }
-    return GpuAccess("amd", f"AMD GPU: {kfd} and {len(nodes) - 1} render node(s) passed to the container", options)
+    renders = len(glob.glob(os.path.join(dri, "renderD*")))
+    return GpuAccess("amd", f"AMD GPU: {kfd} and {renders} render node(s) passed to the container", options)
 
 
 def _nvidia(dev_root: str, engine_runtimes: set[str]) -> GpuAccess | None:
