@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+
+import pytest
 
 from rocstack.validate.gpu_access import detect
 
@@ -33,3 +36,25 @@ def test_no_gpu_says_what_was_looked_for(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi either
     access = detect(set(), dev_root=str(tmp_path))
     assert not access.available and f"{tmp_path}/kfd" in access.reason and access.run_options == {}
+
+
+@pytest.mark.slow
+def test_engine_accepts_the_amd_options_on_a_real_container(docker_engine, valtest_runtime, tmp_path):
+    """Stand-in device nodes (char devices aliasing /dev/null) at the kfd/dri paths: the engine must take
+    the AMD options as built; the suite inside then finds no usable GPU (CPU torch) and says so."""
+    import valtest_cases
+    from valtest_build import build_case
+    from rocstack.validate.container import inspect_image, run_suite
+
+    (tmp_path / "dri").mkdir()
+    for node in ("kfd", "dri/renderD128"):
+        if subprocess.run(["mknod", str(tmp_path / node), "c", "1", "3"]).returncode != 0:
+            pytest.skip("mknod needs root (CAP_MKNOD)")
+    access = detect(set(), dev_root=str(tmp_path))
+    assert access.vendor == "amd"
+    tag = build_case(docker_engine, valtest_cases.GOOD, valtest_runtime)
+    suite = run_suite(docker_engine, inspect_image(docker_engine, tag), tag, access)
+    gpu = suite["environment"]["gpu"]
+    assert gpu["available"] is False and "torch.cuda.is_available() is False" in gpu["reason"]
+    statuses = {c["name"]: c["status"] for c in suite["checks"]}
+    assert statuses["gpu-arch"] == "skip" and statuses["pytest:valtest-good[gpu]"] == "skip"
