@@ -29,6 +29,13 @@ def _by_name(report):
     return {c["name"]: c for c in report.checks}
 
 
+def _push_view(client, tag):
+    """What `rocstack push` concludes from the report validate kept under $ROCSTACK_HOME."""
+    from rocstack.registry.local_image import find_report, inspect_image
+
+    return find_report(inspect_image(client, tag))
+
+
 @pytest.mark.parametrize("case", cases.CASES, ids=[c.name for c in cases.CASES])
 def test_broken_image_fails_with_the_precise_finding(docker_engine, valtest_runtime, case, tmp_path):
     tag, outcome = _validate(docker_engine, valtest_runtime, case, tmp_path)
@@ -48,6 +55,8 @@ def test_broken_image_fails_with_the_precise_finding(docker_engine, valtest_runt
     assert stored["image"]["id"] == docker_engine.images.get(tag).id
     junit = ET.parse(outcome.report_dir / "junit.xml").getroot()
     assert int(junit.get("failures")) == len(case.expected)
+    lookup = _push_view(client=docker_engine, tag=tag)
+    assert lookup.problem and lookup.problem.startswith("validation verdict fail") and next(iter(case.expected)) in lookup.problem
 
 
 def test_healthy_image_passes_and_skips_gpu_checks_with_the_reason(docker_engine, valtest_runtime, tmp_path):
@@ -67,5 +76,6 @@ def test_healthy_image_passes_and_skips_gpu_checks_with_the_reason(docker_engine
     image_id = docker_engine.images.get(tag).id
     assert outcome.home_copy is not None and image_id.split(":")[1] in str(outcome.home_copy)
     assert json.loads(outcome.home_copy.read_text())["image"]["id"] == image_id
+    assert _push_view(docker_engine, tag).problem is None  # push accepts it as validated
     html = (outcome.report_dir / "report.html").read_text()
     assert "valtest_copy_gbps" in html and "<table>" in html
