@@ -37,12 +37,24 @@ def _facts(report: Report) -> str:
     return f"<table>{body}</table>"
 
 
+def _findings(check: dict) -> str:
+    """The audit's findings of one check as a nested table: what, where, and the fix."""
+    findings = (check.get("details") or {}).get("findings") or []
+    if not findings:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(f.get('severity'))}</td><td>{_e(f.get('check'))}</td><td>{_e(f.get('file'))}</td>"
+        f"<td>{_e(f.get('message'))}</td><td>{_e(f.get('hint'))}</td></tr>" for f in findings)
+    return (f"<details><summary>{len(findings)} finding(s)</summary><table><tr><th>severity</th><th>check</th>"
+            f"<th>file</th><th>finding</th><th>fix</th></tr>{rows}</table></details>")
+
+
 def _checks_table(report: Report) -> str:
     head = "<tr><th>check</th><th>category</th><th>status</th><th>time</th><th>evidence</th></tr>"
     rows = "".join(
         f"<tr class='{c['status']}'><td>{_e(c['name'])}</td><td>{_e(c['category'])}</td>"
         f"<td>{_e(c['status'].upper())}</td><td>{c['duration_s']:.2f}&nbsp;s</td>"
-        f"<td class='evidence'>{_e(c['evidence'])}</td></tr>"
+        f"<td class='evidence'>{_e(c['evidence'])}{_findings(c)}</td></tr>"
         for c in report.checks)
     return f"<table>{head}{rows}</table>"
 

@@ -130,3 +130,11 @@ def test_home_copy_is_keyed_by_image_id(rocstack_home):
     assert json.loads(path.read_text())["verdict"] == "pass"
     local = build_report(_suite([_check("a", "pass")]), target="local", image=None, gpu_access={}, duration_s=1)
     assert store.save_home_copy(local) is None
+
+
+def test_html_lists_audit_findings_with_their_fix():
+    finding = {"check": "arch-coverage", "severity": "error", "file": "xformers/_C.so",
+               "message": "no code object runs on gfx942 <hipErrorNoBinaryForGpu>", "hint": "rebuild with --offload-arch=gfx942"}
+    html = store.render_all(_report([_check("audit:x", "fail", findings=[finding])]))["report.html"]
+    assert "1 finding(s)" in html and "rebuild with --offload-arch=gfx942" in html
+    assert "&lt;hipErrorNoBinaryForGpu&gt;" in html  # escaped, never raw markup
