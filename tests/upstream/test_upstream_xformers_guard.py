@@ -8,7 +8,10 @@ and the build succeeds silently. Here (CPU torch, no GPU, no HIP_ARCHITECTURES) 
 decision and the same torch.utils.cpp_extension build make that CPU-only ``_C.so`` for
 real with g++; the xFormers recipe policy must fail it with the "no GPU code" finding.
 A control build links in a real HIP fat binary (Debian's hipcc, gfx90a), so the check is
-shown to tell the two apart, and to want every image arch.
+shown to tell the two apart, and to want every image arch. Then xFormers itself: its
+PyPI sdist built with the recipe's environment on this CPU-only machine takes the same
+silent CPU-only branch (~4 min on 2 cores, wheel cached); the policy and the recipe's own
+build-step guard (cpp_lib.json must record a HIP version) both refuse it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import pytest
 
 from rocstack.arches import parse_arch_list
 from rocstack.audit import load_policy, run_audit
+from rocstack.recipes.catalog import Catalog
+
+from pypi_cache import cache_dir, pypi_download
 
 REPO = Path(__file__).resolve().parents[2]
 XFORMERS_RECIPE = REPO / "recipes" / "components" / "xformers.yaml"
@@ -167,3 +173,57 @@ def test_policy_requires_the_extension_exactly_where_xformers_installs_it():
     assert policy.gpu_extensions == ["xformers/_C.so"]
     assert "torch" in policy.preload
     assert textwrap.dedent(SETUP_PY).count("no_python_abi_suffix=True") == 1  # hence _C.so, no ABI tag
+
+
+@pytest.fixture(scope="module")
+def real_xformers_cpu_wheel(tmp_path_factory) -> Path:
+    """xFormers' own sdist, built as the recipe builds it, on a machine where no GPU is visible (cached)."""
+    import tarfile
+
+    import torch
+
+    recipe = Catalog(REPO).component("xformers")
+    version = recipe.version
+    cached = cache_dir() / "wheels" / f"xformers-{version}-torch{torch.__version__}-cpu-only.whl"
+    if cached.exists():
+        return cached
+    sdist = pypi_download(f"xformers=={version}", f"xformers-{version}.tar.gz", binary=False)
+    work = tmp_path_factory.mktemp("xformers-sdist")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(work, filter="data")
+    env = {k: v for k, v in os.environ.items() if k != "HIP_ARCHITECTURES"}
+    env.update({**recipe.build.env, "MAX_JOBS": "2"})
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "-w", str(work / "dist"), "."],
+                          cwd=work / f"xformers-{version}", env=env, capture_output=True, text=True, timeout=2400)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    built = next((work / "dist").glob("xformers-*.whl"))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".partial")
+    shutil.copyfile(built, partial)
+    os.replace(partial, cached)
+    return cached
+
+
+def test_real_xformers_built_without_a_visible_gpu_is_cpu_only_and_refused(real_xformers_cpu_wheel):
+    with zipfile.ZipFile(real_xformers_cpu_wheel) as archive:
+        info = json.loads(archive.read("xformers/cpp_lib.json"))
+        assert "xformers/_C.so" in archive.namelist()
+    assert info["version"]["hip"] is None  # the silent branch: the build itself succeeded
+    report = audit(real_xformers_cpu_wheel, "gfx942")
+    findings = gpu_findings(report)
+    assert report.exit_code == 1 and [f.check for f in findings] == ["gpu-extension"]
+    assert "built CPU-only" in findings[0].message
+
+
+def test_recipe_build_step_guard_stops_the_real_cpu_only_wheel(real_xformers_cpu_wheel, tmp_path):
+    """The recipe's own check, run verbatim on the wheel, fails the build before an image exists."""
+    recipe = Catalog(REPO).component("xformers")
+    (guard,) = [c for c in recipe.build.commands if "cpp_lib.json" in c]
+    wheel_dir = tmp_path / "wheels"
+    wheel_dir.mkdir()
+    shutil.copyfile(real_xformers_cpu_wheel, wheel_dir / "xformers-0.0.0-cp39-abi3-linux_x86_64.whl")
+    proc = subprocess.run(["sh", "-c", guard.replace("python -c", f"{sys.executable} -c", 1)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "WHEEL_DIR": str(wheel_dir)})
+    assert proc.returncode != 0
+    assert "xformers/_C.so was built without HIP kernels: set HIP_ARCHITECTURES" in proc.stderr
