@@ -12,18 +12,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 
+from rendered import CATALOG, REPO, render, run_commands, stage_commands, stage_env
 from rocstack.errors import ArchError
-from rocstack.recipes.catalog import Catalog, select
-from rocstack.render import BuildResources, render_dockerfile
+from rocstack.recipes.catalog import select
 
-REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"
-RESOURCES = BuildResources(cpus=16, memory_gb=64)
-CATALOG = Catalog(REPO)
 
 # stacks this file owns the goldens of (the two base production stacks are in tests/test_render.py)
 GOLDEN_CASES = [
@@ -31,28 +27,6 @@ GOLDEN_CASES = [
     ("local-upstream", "gfx942"),
 ]
 PRODUCTION = [s.name for s in CATALOG.stacks() if s.rocm is not None]
-
-
-def render(stack: str, arch: str | None = None) -> str:
-    return render_dockerfile(select(CATALOG, stack, arch), RESOURCES)
-
-
-def stage(text: str, name: str) -> str:
-    """The text of builder stage ``build-<name>`` (up to the next FROM)."""
-    match = re.search(rf"^FROM \S+ AS build-{re.escape(name)}\n(.*?)(?=^FROM )", text, re.S | re.M)
-    assert match, f"no build-{name} stage rendered"
-    return match.group(1)
-
-
-def stage_env(text: str, name: str) -> dict[str, str]:
-    """The ENV values of a builder stage, parsed the way Docker reads them (KEY="value" pairs)."""
-    body = stage(text, name)
-    env_block = re.search(r"^ENV (.*?)(?=^\S)", body, re.S | re.M).group(1).replace("\\\n", " ")
-    return dict(item.split("=", 1) for item in shlex.split(env_block))
-
-
-def stage_commands(text: str, name: str) -> str:
-    return stage(text, name).replace("\\\n", " ")
 
 
 @pytest.mark.parametrize("stack,arch", GOLDEN_CASES)
@@ -162,19 +136,6 @@ def test_stack_torch_matches_the_fbgemm_release_it_pins():
                 recipe = CATALOG.component(name)
                 torch_minor = ".".join(stack.torch.version.split(".")[:2])
                 assert expected[recipe.version] == torch_minor, f"{stack.name}: {name} {recipe.version} vs torch {stack.torch.version}"
-
-
-def run_commands(text: str) -> list[str]:
-    """Each RUN's shell command, continuations joined and BuildKit --mount flags removed."""
-    joined = text.replace("\\\n", " ")
-    commands = []
-    for line in joined.splitlines():
-        if line.startswith("RUN "):
-            words = line[4:].strip()
-            while words.startswith("--mount="):
-                words = words.split(None, 1)[1]
-            commands.append(words)
-    return commands
 
 
 @pytest.mark.parametrize("stack", PRODUCTION + ["local-upstream"])
