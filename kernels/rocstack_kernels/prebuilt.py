@@ -74,5 +74,15 @@ def activate(build_dir: str | os.PathLike) -> Path:
 
 
 def activate_from_env() -> Path | None:
+    """Activate ``ROCSTACK_KERNELS_PREBUILT`` at import; a build that cannot be used warns
+    (kernels then compile on first use) instead of making the package unimportable."""
     build_dir = os.environ.get("ROCSTACK_KERNELS_PREBUILT")
-    return activate(build_dir) if build_dir else None
+    if not build_dir:
+        return None
+    try:
+        return activate(build_dir)
+    except ValueError as exc:
+        import warnings
+
+        warnings.warn(f"ROCSTACK_KERNELS_PREBUILT not used: {exc}", RuntimeWarning, stacklevel=2)
+        return None

@@ -145,3 +145,11 @@ def test_activation_refuses_a_build_keyed_for_another_triton_build(build_dir, tm
     (moved / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="keyed for another build of triton"):
         activate(moved)
+
+
+def test_unusable_prebuilt_from_the_environment_warns_and_keeps_the_package_importable(tmp_path, monkeypatch):
+    from rocstack_kernels.prebuilt import activate_from_env
+
+    monkeypatch.setenv("ROCSTACK_KERNELS_PREBUILT", str(tmp_path / "missing"))
+    with pytest.warns(RuntimeWarning, match=r"ROCSTACK_KERNELS_PREBUILT not used: .* \(no manifest.json\)"):
+        assert activate_from_env() is None
