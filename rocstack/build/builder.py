@@ -76,7 +76,8 @@ def _failure(progress: BuildProgress, roles: dict[str, str], log_path: Path, rc:
     step = progress.failed_step()
     if step is None:
         reason = progress.other_errors[-1] if progress.other_errors else f"docker build exited {rc}"
-        return BuildFailed(f"the build failed before any step ran: {reason}", f"full log: {log_path}", list(progress.tail)[-TAIL_LINES:])
+        # No step failed: the Dockerfile, the context or the engine itself did.
+        return BuildFailed(f"the build failed: {reason}", f"last lines above; full log: {log_path}", list(progress.tail)[-TAIL_LINES:])
     number, total = progress.stage_number(step.stage)
     role = roles.get(step.stage, step.stage)
     where = f"stage {step.stage} ({number}/{total}), step {step.index}/{step.count}"
