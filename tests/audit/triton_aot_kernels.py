@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import triton
 import triton.language as tl
 
@@ -27,6 +31,22 @@ def matmul_tile(a, b, c, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr
 
 
 def compile_hsaco(kernel: str, arch: str) -> bytes:
+    """HSACO bytes of ``kernel`` for ``arch``.
+
+    In a pytest run that also collects kernels/tests, TRITON_INTERPRET=1 is set
+    process-wide before triton.jit runs, and interpreted functions cannot be
+    compiled: then compile in a clean child process.
+    """
+    if os.environ.get("TRITON_INTERPRET"):
+        env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+        child = subprocess.run([sys.executable, __file__, kernel, arch], env=env, capture_output=True, timeout=600)
+        if child.returncode != 0:
+            raise RuntimeError(f"AOT compile of {kernel} for {arch} failed: {child.stderr.decode()[-2000:]}")
+        return child.stdout
+    return _compile(kernel, arch)
+
+
+def _compile(kernel: str, arch: str) -> bytes:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -36,3 +56,7 @@ def compile_hsaco(kernel: str, arch: str) -> bytes:
         source = ASTSource(matmul_tile, {"a": "*fp16", "b": "*fp16", "c": "*fp32", "K": "i32"},
                            {"BM": 128, "BN": 128, "BK": 64})
     return triton.compile(source, target=GPUTarget("hip", arch, 64)).asm["hsaco"]
+
+
+if __name__ == "__main__":
+    sys.stdout.buffer.write(_compile(sys.argv[1], sys.argv[2]))
