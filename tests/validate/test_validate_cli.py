@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -72,7 +73,16 @@ def test_a_validation_that_runs_too_long_is_stopped_and_leaves_nothing(docker_en
 def test_local_run_judges_this_environment_against_the_stack(tmp_path):
     """`--local` as on a GPU node without docker; here (no GPU) the kernel tests run in the interpreter."""
     pytest.importorskip("torch")
-    proc = run_cli("validate", "--local", "--report", str(tmp_path / "r"))
+    from rocstack.build.context import snapshot_project
+
+    # a project copy whose kernel recipe selects one kernel's tests: the full set runs in the image tests
+    project = snapshot_project(REPO, tmp_path / "project")
+    recipe = project / "recipes" / "components" / "rocstack-kernels.yaml"
+    text = recipe.read_text()
+    narrowed = re.sub(r'pytest: \[\s*"kernels/tests"\s*\]', 'pytest: ["kernels/tests -k rms_norm"]', text)
+    assert narrowed != text, "rocstack-kernels.yaml no longer has pytest: [\"kernels/tests\"]"
+    recipe.write_text(narrowed)
+    proc = run_cli("validate", "--local", "--report", str(tmp_path / "r"), env={"ROCSTACK_ROOT": str(project)})
     assert proc.returncode in (0, 1), proc.stderr
     import json
 
@@ -81,6 +91,8 @@ def test_local_run_judges_this_environment_against_the_stack(tmp_path):
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     assert statuses["import:rocstack-kernels"] == "pass"
     assert statuses["pytest:rocstack-kernels[interpreter]"] in ("pass", "fail")
+    selection = next(c for c in report["checks"] if c["name"] == "pytest:rocstack-kernels[interpreter]")
+    assert "kernels/tests -k rms_norm" in selection["evidence"]
     assert statuses["pytest:rocstack-kernels[gpu]"] == "skip"
     assert proc.returncode == (0 if report["verdict"] == "pass" else 1)
     assert "verdict:" in proc.stdout
