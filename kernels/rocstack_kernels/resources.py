@@ -1,56 +1,40 @@
 """Resource usage read back from a compiled code object (registers, spills, LDS/shared).
 
-HSACO (AMD): the AMDGPU metadata note (``NT_AMDGPU_METADATA``, owner "AMDGPU") is a
-msgpack map whose ``amdhsa.kernels`` entries carry ``.vgpr_count``, ``.sgpr_count``,
-``.agpr_count``, ``.vgpr_spill_count``, ``.sgpr_spill_count``,
-``.group_segment_fixed_size`` (LDS bytes) and ``.private_segment_fixed_size`` (scratch).
+HSACO (AMD): the AMDGPU metadata note (``NT_AMDGPU_METADATA``), decoded by
+``rocstack.audit.codeobject`` (VGPRs, AGPRs, SGPRs, spills, LDS, scratch, occupancy).
 cubin (NVIDIA): ``cuobjdump --dump-resource-usage`` (the copy bundled with triton)
 prints ``REG``, ``STACK``, ``SHARED``, ``LOCAL`` per function.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-import msgpack
-from elftools.elf.elffile import ELFFile
-
-NT_AMDGPU_METADATA = 32
-
 
 def decode_hsaco(blob: bytes, dynamic_lds: int = 0) -> dict:
-    """Per-kernel resources from an AMDGPU code object; raises ValueError if it has no metadata note.
+    """Per-kernel resources from an AMDGPU code object, via rocstack's code-object decoder.
 
     Triton allocates its LDS dynamically (``dynamic_lds``, from its metadata), so the
     note's static group segment is usually 0; the larger of the two is reported.
+    Raises ValueError when the object has no kernel metadata.
     """
-    elf = ELFFile(io.BytesIO(blob))
-    for section in elf.iter_sections():
-        if section.header["sh_type"] != "SHT_NOTE":
-            continue
-        for note in section.iter_notes():
-            if note["n_name"] != "AMDGPU" or note["n_type"] not in (NT_AMDGPU_METADATA, "NT_AMDGPU_METADATA"):
-                continue
-            desc = note["n_descdata"]
-            meta = msgpack.unpackb(desc if isinstance(desc, bytes) else desc.encode("latin-1"), raw=False)
-            kernel = meta["amdhsa.kernels"][0]
-            return {
-                "vgprs": kernel.get(".vgpr_count"),
-                "agprs": kernel.get(".agpr_count", 0),
-                "sgprs": kernel.get(".sgpr_count"),
-                "vgpr_spills": kernel.get(".vgpr_spill_count", 0),
-                "sgpr_spills": kernel.get(".sgpr_spill_count", 0),
-                "lds_bytes": max(kernel.get(".group_segment_fixed_size", 0), dynamic_lds),
-                "scratch_bytes": kernel.get(".private_segment_fixed_size", 0),
-                "wavefront_size": kernel.get(".wavefront_size"),
-                "source": "AMDGPU metadata note",
-            }
-    raise ValueError("code object has no AMDGPU metadata note")
+    from rocstack.audit.codeobject import parse_code_object
+
+    obj = parse_code_object(blob, label="triton code object")
+    if not obj.kernels:
+        raise ValueError(f"code object lists no kernels: {'; '.join(obj.problems) or 'no metadata note'}")
+    kernel = obj.kernels[0]
+    return {
+        "target_id": obj.target_id, "vgprs": kernel.vgprs, "agprs": kernel.agprs or 0, "sgprs": kernel.sgprs,
+        "vgpr_spills": kernel.vgpr_spills, "sgpr_spills": kernel.sgpr_spills,
+        "lds_bytes": max(kernel.lds_bytes, dynamic_lds), "scratch_bytes": kernel.scratch_bytes,
+        "wavefront_size": kernel.wavefront_size, "waves_per_simd_by_registers": kernel.occupancy,
+        "source": "AMDGPU metadata note (rocstack.audit.codeobject)",
+    }
 
 
 def _cuobjdump() -> str | None:
