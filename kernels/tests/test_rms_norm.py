@@ -76,6 +76,7 @@ def test_rms_norm_3d_input_and_strided_rows(device):
     (lambda d: rms_norm(torch.ones(8, 4, device=d).t(), torch.ones(8, device=d)), "x must be 2-D with a contiguous"),
     (lambda d: rms_norm(torch.ones(2, 8, device=d), torch.ones(8, device=d), eps=-1.0), "eps"),
     (lambda d: rms_norm(torch.ones(2, 8, device="meta"), torch.ones(8, device="meta")), "x is on meta"),
+    (lambda d: rms_norm(torch.ones(2, 8, device=d), torch.ones(8, device="meta")), "weight is on meta but x is on"),
     (lambda d: add_rms_norm(torch.ones(2, 8, device=d), torch.ones(3, 8, device=d), torch.ones(8, device=d)),
      "residual has shape"),
     (lambda d: rms_norm([1.0], torch.ones(8, device=d)), "x must be a torch.Tensor"),
