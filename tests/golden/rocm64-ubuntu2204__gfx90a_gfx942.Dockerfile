@@ -103,7 +103,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && python -c 'import glob, json, os, zipfile; wheel = glob.glob(os.path.join(os.environ["WHEEL_DIR"], "xformers-*.whl"))[0]; info = json.loads(zipfile.ZipFile(wheel).read("xformers/cpp_lib.json")); assert info["version"]["hip"], "xformers/_C.so was built without HIP kernels: set HIP_ARCHITECTURES"' \
-    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6 \
+    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6 scipy==1.15.3 \
     && mkdir -p /out/tests && cp -r tests /out/tests/xformers
 FROM python-env AS build-fbgemm-gpu-rocm6
 RUN apt-get update \
