@@ -118,6 +118,10 @@ class Artifacts(Strict):
     wheels: bool = True
     files: dict[str, str] = Field({}, description="build-stage path -> absolute path in the runtime image")
     libraries: list[str] = Field([], description="globs of the shared libraries the component installs (relative to site-packages)")
+    distribution: str | None = Field(
+        None, description="pip distribution the wheels install, when its name is not the component's "
+        "(flash-attention-ck installs flash_attn): lets validation find it and compare its version",
+    )
     env: dict[str, str] = Field(
         {}, description="ENV of the runtime image the component needs to work at all "
         "(flash-attention's Triton backend imports its C++ extension unless FLASH_ATTENTION_TRITON_AMD_ENABLE=TRUE)",

@@ -19,7 +19,7 @@ version: "1.0"
 source: {kind: pypi, package: demo, version: "1.0"}
 arches: [gfx942]
 build: {toolchain: none, commands: ["true"]}
-artifacts: {env: {DEMO_BACKEND: triton}}
+artifacts: {env: {DEMO_BACKEND: triton}, distribution: demo_dist}
 validation:
   env: {DEMO_TEST: "1"}
   pytest_gpu: ["tests/test_demo.py -k forward"]
@@ -36,6 +36,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_optional_fields_load(tmp_path):
     recipe = load_component(write(tmp_path, RECIPE))
     assert recipe.artifacts.env == {"DEMO_BACKEND": "triton"}
+    assert recipe.artifacts.distribution == "demo_dist"
     assert recipe.validation.env == {"DEMO_TEST": "1"}
     assert recipe.validation.pytest_gpu == ["tests/test_demo.py -k forward"]
     assert recipe.validation.benchmark.format(python="py", root="/r", json="o.json") == "py /r/bench.py --json o.json"
