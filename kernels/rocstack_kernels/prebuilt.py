@@ -5,7 +5,9 @@ compiled kernel, named by Triton's cache key). Triton's group files
 (``__grp__*.json``) record absolute paths, so a build that moved (copied into an
 image, carried to another machine) is first relocated: the group files are
 rewritten to point at where the folder is now. Then ``TRITON_CACHE_DIR`` is set to
-it, and a launch whose specialization was built finds its entry and loads it.
+it, and a launch whose specialization was built finds its entry and loads it. A build
+the process cannot write (a read-only install, an image's /opt for a non-root user) is
+first copied into the user's Triton cache, since Triton writes there on any miss.
 
 ``ROCSTACK_KERNELS_PREBUILT=DIR`` in the environment activates DIR when
 ``rocstack_kernels`` is imported.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -67,10 +70,34 @@ def activate(build_dir: str | os.PathLike) -> Path:
                          f"extension suffix {built_for}, this is {here['python_ext_suffix']}); every kernel "
                          f"would recompile - rebuild with --runtime-python pointing at this Python")
     cache_dir = (Path(build_dir) / CACHE_SUBDIR).resolve()
+    if not _writable(cache_dir):
+        # A read-only install (an image's /opt run as a non-root user): Triton must be able
+        # to write its cache on a miss, and the group files may need rewriting, so the
+        # entries are copied into the user's own Triton cache and used from there.
+        target = Path(os.environ.get("TRITON_CACHE_DIR") or triton.knobs.cache.dir)
+        install_into(cache_dir, target)
+        cache_dir = target.resolve()
     relocate(cache_dir)
     os.environ["TRITON_CACHE_DIR"] = str(cache_dir)
     triton.knobs.cache.dir = str(cache_dir)
     return cache_dir
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def install_into(cache_dir: Path, target: Path) -> int:
+    """Copy the build's cache entries missing from ``target``; returns how many were copied."""
+    target.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for entry in cache_dir.iterdir():
+        if entry.is_dir() and not (target / entry.name).exists():
+            staging = target / f".{entry.name}.tmp{os.getpid()}"
+            shutil.copytree(entry, staging)
+            os.replace(staging, target / entry.name)
+            copied += 1
+    return copied
 
 
 def activate_from_env() -> Path | None:

@@ -153,3 +153,21 @@ def test_unusable_prebuilt_from_the_environment_warns_and_keeps_the_package_impo
     monkeypatch.setenv("ROCSTACK_KERNELS_PREBUILT", str(tmp_path / "missing"))
     with pytest.warns(RuntimeWarning, match=r"ROCSTACK_KERNELS_PREBUILT not used: .* \(no manifest.json\)"):
         assert activate_from_env() is None
+
+
+def test_read_only_build_is_installed_into_the_users_triton_cache(build_dir, tmp_path, monkeypatch):
+    import triton
+
+    from rocstack_kernels import prebuilt
+
+    # Root can write anywhere, so the read-only case is simulated at the one check.
+    monkeypatch.setattr(prebuilt, "_writable", lambda path: False)
+    user_cache = tmp_path / "user-cache"
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(user_cache))
+    with triton.knobs.cache.scope():
+        used = activate(build_dir)
+    entries = sorted(p.name for p in (build_dir / "triton-cache").iterdir())
+    assert used == user_cache.resolve() and sorted(p.name for p in user_cache.iterdir()) == entries
+    for group in user_cache.glob("*/__grp__*.json"):
+        assert all(str(user_cache) in path for path in json.loads(group.read_text())["child_paths"].values())
+    assert prebuilt.install_into(build_dir / "triton-cache", user_cache) == 0  # already there
