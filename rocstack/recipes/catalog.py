@@ -112,12 +112,13 @@ def select(catalog: Catalog, stack_name: str | None, arch: str | None) -> Select
     stack = catalog.stack(stack_name or DEFAULT_STACK)
     targets = parse_arch_list(arch if arch else stack.default_arches)
     components = tuple(catalog.component(name) for name in stack.components)
-    problems = [
+    # dict.fromkeys: a stack-wide reason (ROCm too old) is said once, not once per component
+    problems = list(dict.fromkeys(
         reason
         for recipe in components
         for target in targets
         if (reason := refusal_reason(stack, recipe, target))
-    ]
+    ))
     if problems:
         raise ArchError(
             "; ".join(problems),

@@ -87,7 +87,7 @@ def _ms_graph(fn) -> float:
 def sweep_decode(device) -> list[dict]:
     src = torch.randn(2**28, device=device, dtype=torch.bfloat16)
     dst = torch.empty_like(src)
-    copy_gbps = 2 * src.numel() * 2 / _ms(lambda: dst.copy_(src)) / 1e6
+    copy_gbps = 2 * src.numel() * 2 / _ms(lambda s=src, d=dst: d.copy_(s)) / 1e6
     del src, dst
     rows = []
     for batch, context in DECODE_SHAPES:
