@@ -7,7 +7,8 @@ from pathlib import Path
 from rocstack.build.builder import _failure
 from rocstack.build.progress import parse_log
 
-from test_progress import DOCKERFILE, LOG
+from build_helpers import SAMPLE_DOCKERFILE as DOCKERFILE
+from build_helpers import SAMPLE_LOG as LOG
 
 ROLES = {"build-rocstack-kernels": "rocstack-kernels", "python-env": "torch, triton, rocstack"}
 
