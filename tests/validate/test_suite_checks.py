@@ -170,3 +170,54 @@ def test_suite_refuses_a_manifest_it_cannot_use(tmp_path):
     assert main(["--manifest", str(bad), "--out", str(tmp_path / "out.json")]) == 2
     assert main(["--manifest", str(tmp_path / "missing.json"), "--out", str(tmp_path / "out.json")]) == 2
     assert not (tmp_path / "out.json").exists()
+
+
+def _aot_build(tmp_path, entries, targets=("gfx942",), triton=None):
+    import hashlib
+    import json
+
+    from rocstack_validation.aot_checks import installed_triton
+
+    for entry in entries:
+        if entry.get("status") == "built":
+            path = tmp_path / entry["code_object"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\x7fELF code object " + entry["kernel"].encode())
+            entry.setdefault("sha256", hashlib.sha256(path.read_bytes()).hexdigest())
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"schema": "rocstack.kernels-build/v1", "targets": list(targets),
+                                    "triton_version": triton or installed_triton(), "entries": entries}))
+    return manifest
+
+
+def _entry(kernel, status="built", target="gfx942", **extra):
+    return {"kernel": kernel, "label": "bf16", "target": target, "status": status,
+            "code_object": f"triton-cache/{kernel}-{target}.hsaco", **extra}
+
+
+def test_aot_build_complete_for_the_image_arches_passes(tmp_path):
+    from rocstack_validation.aot_checks import check_aot
+
+    manifest = _aot_build(tmp_path, [_entry("rms_norm"), _entry("fp8_gemm", "unsupported", reason="no FP8 on gfx90a")])
+    outcome = check_aot(manifest, ["gfx942"])
+    assert outcome.status == "pass" and "1 unsupported by design" in outcome.evidence and "no FP8" in outcome.evidence
+
+
+def test_aot_build_failures_missing_arches_and_damage_fail(tmp_path):
+    from rocstack_validation.aot_checks import check_aot
+
+    manifest = _aot_build(tmp_path, [_entry("rms_norm"), _entry("rotary_embedding", "failed", error="PassManager::run failed")])
+    (tmp_path / "triton-cache" / "rms_norm-gfx942.hsaco").write_bytes(b"changed")
+    outcome = check_aot(manifest, ["gfx90a", "gfx942"])
+    assert outcome.status == "fail"
+    for needle in ("no code for gfx90a", "rotary_embedding on gfx942", "PassManager::run failed", "does not match its recorded sha256"):
+        assert needle in outcome.evidence
+
+
+def test_aot_build_by_another_triton_fails(tmp_path):
+    from rocstack_validation.aot_checks import check_aot, installed_triton
+
+    if installed_triton() is None:
+        pytest.skip("no triton installed here")
+    outcome = check_aot(_aot_build(tmp_path, [_entry("rms_norm")], triton="0.0.1"), ["gfx942"])
+    assert outcome.status == "fail" and "built by Triton 0.0.1" in outcome.evidence

@@ -18,6 +18,27 @@ from rocstack_validation.results import Outcome
 
 KERNELS_BUILD_SCHEMA = "rocstack.kernels-build/v1"
 MAX_LISTED = 8
+TRITON_DISTRIBUTIONS = ("triton", "pytorch-triton-rocm", "pytorch-triton")
+
+
+def installed_triton() -> str | None:
+    from importlib import metadata
+
+    for name in TRITON_DISTRIBUTIONS:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _same_public(a: str, b: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(a).public == Version(b).public
+    except InvalidVersion:
+        return a == b
 
 
 def aot_manifests(component, sysroot: str = "/") -> list[Path]:
@@ -81,13 +102,19 @@ def check_aot(manifest_path: Path, arches: list[str]) -> Outcome:
             broken.append(f"{entry.get('code_object')} does not match its recorded sha256")
     if broken:
         problems.append(f"{len(broken)} code object(s) damaged: " + "; ".join(broken[:MAX_LISTED]))
+    built_by, runtime = build.get("triton_version"), installed_triton()
+    if built_by and runtime is None:
+        problems.append(f"the code objects were built by Triton {built_by} but no Triton is installed to run them")
+    elif built_by and not _same_public(str(built_by), runtime):
+        problems.append(f"the code objects were built by Triton {built_by} but the image runs Triton {runtime}: "
+                        "its cache keys differ, so every kernel recompiles at first use (rebuild the image)")
     unsupported = [e for e in entries if e.get("status") == "unsupported"]
     note = ""
     if unsupported:
         reasons = sorted({str(e.get("reason", "no reason recorded")) for e in unsupported})[:3]
         note = f"; {len(unsupported)} unsupported by design ({_grouped(unsupported)}: {' | '.join(reasons)})"
     details = {"manifest": str(manifest_path), "targets": sorted(built_for), "built": len(built), "failed": len(failed),
-               "unsupported": len(unsupported), "damaged": len(broken), "triton": build.get("triton_version")}
+               "unsupported": len(unsupported), "damaged": len(broken), "triton_built_by": built_by, "triton_installed": runtime}
     if problems:
         return Outcome("fail", " ".join(problems) + note, details)
     return Outcome("pass", f"{len(built)} code objects for {', '.join(sorted(wanted))} present and intact "
