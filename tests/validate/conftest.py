@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
+
+# The suite's unit tests import rocstack_validation; a checkout without `pip install ./validation`
+# still runs them from the source tree (the images install it for real).
+if importlib.util.find_spec("rocstack_validation") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "validation"))
 
 
 @pytest.fixture(scope="session")
