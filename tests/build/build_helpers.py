@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from cli_runner import run_cli
 from rocstack.build.context import snapshot_project
 
 REPO = Path(__file__).resolve().parents[2]
+# Image repositories of this test session: distinct from rocstack/*, from other test
+# suites and from a concurrent session of these tests; removed when the session ends.
+TEST_PREFIX = f"rocstack-buildtest-{os.getpid()}"
 
 
 def copy_project(target: Path, source: Path = REPO) -> Path:

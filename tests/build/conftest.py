@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from build_helpers import cli_build, copy_project
+from build_helpers import TEST_PREFIX, cli_build, copy_project
 from rocstack.build.engine import buildkit_cli, connect
 from rocstack.errors import EngineError
 
-# Image repositories of these tests: distinct from rocstack/* and from other test suites.
-TEST_PREFIX = "rocstack-buildtest"
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +34,12 @@ def project_snapshot(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def build_env(build_home, project_snapshot):
-    return {"ROCSTACK_HOME": str(build_home), "ROCSTACK_IMAGE_PREFIX": TEST_PREFIX, "ROCSTACK_ROOT": str(project_snapshot)}
+def build_env(docker_engine, build_home, project_snapshot):
+    yield {"ROCSTACK_HOME": str(build_home), "ROCSTACK_IMAGE_PREFIX": TEST_PREFIX, "ROCSTACK_ROOT": str(project_snapshot)}
+    for image in docker_engine.images.list():
+        for tag in image.tags:
+            if tag.startswith(TEST_PREFIX + "/"):
+                docker_engine.images.remove(tag)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from build_helpers import cli_build
+from build_helpers import TEST_PREFIX, cli_build
 from cli_runner import run_cli
 from rocstack.arches import arch_for_mach
 from rocstack.build.index import host_index_settings
@@ -47,8 +47,8 @@ def _check_image(client, result: dict, arches: list[str]):
     image = client.images.get(result["image_id"])
     versioned, latest = result["tags"]
     slug = "_".join(arches)
-    assert versioned == f"rocstack-buildtest/local:{slug}-{result['content_hash'][:12]}"
-    assert latest == f"rocstack-buildtest/local:{slug}-latest"
+    assert versioned == f"{TEST_PREFIX}/local:{slug}-{result['content_hash'][:12]}"
+    assert latest == f"{TEST_PREFIX}/local:{slug}-latest"
     assert versioned in image.tags and latest in image.tags
     labels = image.labels
     assert labels["io.rocstack.stack"] == "local"
