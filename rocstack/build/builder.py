@@ -74,6 +74,15 @@ def stage_roles(selection: Selection) -> dict[str, str]:
 
 def _failure(progress: BuildProgress, roles: dict[str, str], log_path: Path, rc: int) -> BuildFailed:
     step = progress.failed_step()
+    for title, error in progress.internal_errors:
+        if title.startswith("load metadata for "):
+            image = title[len("load metadata for "):]
+            return BuildFailed(
+                f"cannot get the base image {image}: {error}",
+                "this engine cannot pull it (no registry reachable?): `docker load` it here, "
+                f"or build the local stack; full log: {log_path}",
+                list(progress.tail)[-TAIL_LINES:],
+            )
     if step is None:
         reason = progress.other_errors[-1] if progress.other_errors else f"docker build exited {rc}"
         # No step failed: the Dockerfile, the context or the engine itself did.

@@ -75,6 +75,8 @@ class BuildProgress:
         self.stages = stage_names(dockerfile)
         self.steps: dict[int, Step] = {}
         self.other_errors: list[str] = []
+        self.internal: dict[int, str] = {}  # BuildKit's own vertices ("load metadata for ...")
+        self.internal_errors: list[tuple[str, str]] = []  # (title, error)
         self.tail: deque[str] = deque(maxlen=400)
 
     def feed(self, raw: str) -> tuple[str, Step] | None:
@@ -83,7 +85,10 @@ class BuildProgress:
         self.tail.append(line)
         if m := _TITLE.match(line):
             step_id = int(m["id"])
-            if step_id in self.steps or m["stage"] == "internal":
+            if m["stage"] == "internal":
+                self.internal[step_id] = m["text"]
+                return None
+            if step_id in self.steps:
                 return None
             step = Step(step_id, m["stage"], int(m["index"] or 0), int(m["count"] or 0), m["text"])
             self.steps[step_id] = step
@@ -102,6 +107,8 @@ class BuildProgress:
         if m := _ERROR.match(line):
             step = self.steps.get(int(m["id"]))
             if step is None:
+                if int(m["id"]) in self.internal:
+                    self.internal_errors.append((self.internal[int(m["id"])], m["text"]))
                 self.other_errors.append(m["text"])
                 return None
             step.status, step.error = "error", m["text"]

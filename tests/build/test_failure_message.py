@@ -35,3 +35,15 @@ def test_a_failure_outside_any_step_quotes_the_engine():
     failure = _failure(parse_log(log, DOCKERFILE), ROLES, Path("/logs/b.log"), 1)
     assert failure.one_line().startswith("the build failed: error: failed to solve: failed to read dockerfile")
     assert failure.tail[-1].startswith("error: failed to solve")
+
+
+def test_an_unreachable_base_image_is_named_with_what_to_do():
+    log = (
+        "#3 [internal] load metadata for docker.io/rocm/dev-ubuntu-22.04:6.4.1-complete\n"
+        "#3 ERROR: failed to do request: Head \"https://registry-1.docker.io/v2/...\": dial tcp: no such host\n"
+        "error: failed to solve with frontend dockerfile.v0: failed to create LLB definition\n"
+    )
+    failure = _failure(parse_log(log, DOCKERFILE), ROLES, Path("/logs/b.log"), 1)
+    line = failure.one_line()
+    assert line.startswith("cannot get the base image docker.io/rocm/dev-ubuntu-22.04:6.4.1-complete: failed to do request")
+    assert "docker load" in line and line.endswith("full log: /logs/b.log")
