@@ -35,15 +35,19 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     rocstack-pip install --no-deps /tmp/rocstack-package
 
 FROM python-env AS build-rocstack-kernels
-COPY sources/rocstack-kernels /src/rocstack-kernels
-WORKDIR /src/rocstack-kernels
 ENV ROCSTACK_ARCHES="gfx942" \
     MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels"
+COPY sources/rocstack-kernels /src/rocstack-kernels
+WORKDIR /src/rocstack-kernels
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
@@ -54,14 +58,6 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     rocstack-pip install ninja==1.11.1.4 packaging==25.0 psutil==7.0.0 setuptools==78.1.1 wheel==0.45.1 einops==0.8.1
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
-    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
-    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip download --no-deps --no-binary :all: -d /tmp/sdist flash-attn==2.8.3.post2 \
-    && mkdir -p /src/flash-attention-triton \
-    && tar -xzf /tmp/sdist/*.tar.gz --strip-components=1 -C /src/flash-attention-triton
-WORKDIR /src/flash-attention-triton
 ENV ROCSTACK_ARCHES="gfx942" \
     MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels" \
@@ -72,17 +68,23 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip download --no-deps --no-build-isolation --no-binary :all: -d /tmp/sdist flash-attn==2.8.3.post2 \
+    && mkdir -p /src/flash-attention-triton \
+    && tar -xzf /tmp/sdist/*.tar.gz --strip-components=1 -C /src/flash-attention-triton
+WORKDIR /src/flash-attention-triton
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1 \
     && mkdir -p /out/tests && cp -r tests /out/tests/flash-attention-triton
 FROM python-env AS build-fbgemm-gpu-cpu
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
-    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
-    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip download --no-deps --only-binary :all: -d /src/fbgemm-gpu-cpu fbgemm-gpu-cpu==1.8.0
-WORKDIR /src/fbgemm-gpu-cpu
 ENV ROCSTACK_ARCHES="gfx942" \
     MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels"
@@ -90,6 +92,16 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    rocstack-pip download --no-deps --only-binary :all: -d /src/fbgemm-gpu-cpu fbgemm-gpu-cpu==1.8.0
+WORKDIR /src/fbgemm-gpu-cpu
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
+    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
+    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && cp ./fbgemm_gpu_cpu-*.whl "$WHEEL_DIR"/ \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6
@@ -105,10 +117,12 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
 COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+ENV ROCSTACK_KERNELS_PREBUILT="/opt/rocstack/kernels"
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-flash-attention-triton,source=/out/wheels,target=/tmp/wheels/flash-attention-triton \
     rocstack-pip install --no-deps --no-index /tmp/wheels/flash-attention-triton/*.whl
 COPY --from=build-flash-attention-triton /out/tests/flash-attention-triton /opt/rocstack/upstream-tests/flash-attention-triton
+ENV FLASH_ATTENTION_TRITON_AMD_ENABLE="TRUE"
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-fbgemm-gpu-cpu,source=/out/wheels,target=/tmp/wheels/fbgemm-gpu-cpu \
     rocstack-pip install --no-deps --no-index /tmp/wheels/fbgemm-gpu-cpu/*.whl

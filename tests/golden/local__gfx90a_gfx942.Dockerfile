@@ -35,15 +35,19 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     rocstack-pip install --no-deps /tmp/rocstack-package
 
 FROM python-env AS build-rocstack-kernels
-COPY sources/rocstack-kernels /src/rocstack-kernels
-WORKDIR /src/rocstack-kernels
 ENV ROCSTACK_ARCHES="gfx90a,gfx942" \
     MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels"
+COPY sources/rocstack-kernels /src/rocstack-kernels
+WORKDIR /src/rocstack-kernels
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
@@ -60,6 +64,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
 COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+ENV ROCSTACK_KERNELS_PREBUILT="/opt/rocstack/kernels"
 RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack local' 'arches gfx90a,gfx942' 'torch 2.13.0 (cpu)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx90a,gfx942" \
       io.rocstack.components="{\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \

