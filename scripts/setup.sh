@@ -36,5 +36,5 @@ python3 -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch==2.13.0 resolves to the machine's CPU wheel (pip's configured find-links);
 # triton is pinned to the version on the GPU machines that run our AOT-built kernels.
 python3 -m pip install -q "torch==2.13.0" "triton==3.6.0"
-python3 -m pip install -q -e ".[dev]" -e ./kernels
+python3 -m pip install -q -e ".[dev]" -e ./kernels -e ./validation
 python3 -c "import rocstack, rocstack_kernels, torch, triton; print('rocstack', rocstack.__version__, '| torch', torch.__version__, '| triton', triton.__version__)"
