@@ -17,12 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"
 RESOURCES = BuildResources(cpus=16, memory_gb=64)
 
-CASES = [
-    ("local", "gfx942"),
-    ("local", "gfx90a,gfx942"),
-    ("rocm64-ubuntu2204", "gfx90a,gfx942"),
-    ("rocm70-ubuntu2404", "gfx942,gfx950"),
-]
+# Every shipped stack at its default arches, plus the multi-arch default-stack build CI makes.
+CASES = [(s.name, ",".join(s.default_arches)) for s in Catalog(REPO).stacks()] + [("local", "gfx90a,gfx942")]
 
 
 def render(stack, arch, **kw):
@@ -31,6 +27,7 @@ def render(stack, arch, **kw):
 
 @pytest.mark.parametrize("stack,arch", CASES)
 def test_golden_dockerfiles(stack, arch):
+    """Every stack's rendered Dockerfile is byte-identical to its reviewed golden."""
     text = render(stack, arch)
     golden = GOLDEN / f"{stack}__{arch.replace(',', '_')}.Dockerfile"
     if os.environ.get("ROCSTACK_UPDATE_GOLDEN"):
