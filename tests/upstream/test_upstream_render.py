@@ -16,7 +16,6 @@ from rendered import CATALOG, REPO, render, run_commands, stage_commands, stage_
 from rocstack.errors import ArchError
 from rocstack.recipes.catalog import select
 
-GOLDEN = REPO / "tests" / "golden"
 
 PRODUCTION = [s.name for s in CATALOG.stacks() if s.rocm is not None]
 
