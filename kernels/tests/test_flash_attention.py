@@ -2,7 +2,10 @@
 
 Without a GPU the small cases run through Triton's interpreter (conftest sets
 TRITON_INTERPRET=1); the ``gpu``-marked matrix covers S = 1, 17, 1000, 4097, GQA
-ratios 1/4/7, head dims 64/128/256, both dtypes, causal and not.
+ratios 1/4/7, head dims 64/128/256, both dtypes, causal and not. Dense hd128
+launches run the TMA kernel (on sm90+ GPUs and in the interpreter, which has a
+``tma`` config for hd128 as Hopper does); the other head dims and packed
+batches run the pointer kernel, so both kernels are held to the reference.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import pytest
 import torch
 
 from rocstack_kernels.attention import flash_attention, flash_attention_reference
+from rocstack_kernels.attention.configs import prefill_has_tma
+from rocstack_kernels.attention.flash_attention_tma import tma_path_applies
+from rocstack_kernels.target import target_of
 from rocstack_kernels.testing import TOLERANCE, poisoned, rel_err
 
 LSE_ATOL = 1e-3  # lse comes from float32 scores of the same rounded inputs: no bf16 rounding in it
@@ -60,6 +66,9 @@ SMALL_CASES = [
     (1, 20, 45, 8, 2, 128, True, torch.bfloat16),    # chunked prefill: causal mask aligned to the end
     (1, 40, 9, 2, 2, 64, True, torch.float16),       # seqlen_q > seqlen_k: first rows fully masked
     (1, 33, 33, 4, 1, 256, False, torch.bfloat16),   # head dim 256
+    # hd128 dense runs the TMA kernel: ragged tail past the last full tile, GQA, rows with no key.
+    (2, 17, 17, 4, 2, 128, False, torch.float16),
+    (1, 40, 9, 2, 2, 128, True, torch.bfloat16),
 ]
 
 
@@ -120,6 +129,29 @@ def test_strided_q_from_fused_qkv(device):
     out = flash_attention(q, k, v, True)
     ref, _ = flash_attention_reference(q, k, v, True)
     assert rel_err(out, ref) < TOLERANCE[torch.float16]
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_tma_and_pointer_kernels_agree_on_fused_qkv_views(causal, device):
+    # Strided rows (a packed projection) through the TMA descriptors, and the same
+    # call forced onto the pointer kernel: both against the reference.
+    qkv = torch.randn(2, 33, 4 + 1 + 1, 128, dtype=torch.bfloat16, device=device)
+    q, k, v = qkv[:, :, :4], qkv[:, :, 4:5], qkv[:, :, 5:]
+    ref, _ = flash_attention_reference(q, k, v, causal)
+    for use_tma in (True, False):
+        out = flash_attention(q, k, v, causal, out=poisoned(q.shape, q.dtype, device), config={"TMA": use_tma})
+        assert rel_err(out, ref) < TOLERANCE[torch.bfloat16], f"TMA={use_tma}"
+
+
+@pytest.mark.gpu
+def test_gpu_dense_hd128_takes_the_tma_kernel_on_hopper(device):
+    # The benchmarks time the TMA kernel on sm90+; a layout or config change that
+    # silently sent hd128 back to the pointer kernel would fail here.
+    if torch.cuda.get_device_capability(device)[0] < 9:
+        pytest.skip("TMA kernel needs sm90+")
+    target = target_of(device)
+    q, k, v = _dense(2, 1000, 1000, 8, 2, 128, torch.bfloat16, device)
+    assert prefill_has_tma(target, 128) and tma_path_applies(target, q, k, v, torch.empty_like(q))
 
 
 def _bad_inputs(device):

@@ -10,14 +10,18 @@ levels are flat and these are per head dim.
 
 Why these values:
 * NVIDIA: BLOCK_M 128 so each program issues large wgmma/mma tiles; 3 pipeline
-  stages hide the K/V loads (cp.async) behind the two dots.
+  stages hide the K/V loads (cp.async, or TMA with ``TMA: True``) behind the two
+  dots. A ``tma`` entry (sm90+ only) holds the tiles of the TMA kernel
+  (``flash_attention_tma``), which dense launches of that head dim then use;
+  packed (varlen) launches keep the pointer kernel and the level's own tiles.
 * AMD: ``num_stages`` 1 for fused attention (pipelining two dots in one loop
   costs LDS and VGPRs there), ``waves_per_eu`` 2 as occupancy hint,
   ``matrix_instr_nonkdim`` 16 (usually beats 32 on CDNA3), ``kpack`` 2 on
   CDNA3 and 1 on gfx950 (required there) and CDNA2. Head dim 256 uses smaller
   tiles so K/V fit in 64 KiB of LDS (gfx950 has 160 KiB).
 * interpreter (TRITON_INTERPRET=1): tiny tiles so the CPU interpreter stays
-  fast and every path - several KV blocks, masked and unmasked - still runs.
+  fast and every path - several KV blocks, masked and unmasked - still runs;
+  hd128 has a ``tma`` entry, as on Hopper, so the TMA kernel runs there too.
 """
 
 from __future__ import annotations
@@ -31,13 +35,22 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
         128: {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3},
         256: {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2},
     },
-    # H100 sweep (tune.py, 2026-11-21): 128x128 / 8 warps / 3 stages leads from S = 2k up;
-    # for S <= 1024 a 64x64 tile with 4 warps is 5-20% faster (more programs in flight).
+    # H100 sweeps, 2026-11-21. Pointer kernel (tune.py): 128x128 / 8 warps / 3 stages leads
+    # from S = 2k up; for S <= 1024 a 64x64 tile with 4 warps is 5-20% faster. hd128 dense
+    # runs the TMA kernel with its own tiles (``tma``; tma_sweep.py): 64x64 / 4 warps /
+    # 3 stages is 8-30% faster than 128x128 up to S = 2k (two CTAs per SM overlap each
+    # other's softmax and wgmma); 2 or 4 stages, 64x32 and 128-row tiles were 5-40% slower
+    # there. From 4k up the card runs at its 700 W cap (clocks 1.4-1.98 GHz, +-7% between
+    # repeats): non-causal, 128x128 was as fast or faster, so the long tier keeps it; causal,
+    # 64x64 stayed 3-9% ahead up to 8k in every sweep (its diagonal blocks waste less work).
     "hopper": {
         64: {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 4, "num_stages": 3,
              "short": {"max_seqlen": 1024, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3}},
         128: {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3,
-              "short": {"max_seqlen": 1024, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3}},
+              "short": {"max_seqlen": 1024, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
+              "tma": {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3,
+                      "short": {"max_seqlen": 2048, "max_seqlen_causal": 8192,
+                                "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3}}},
         256: {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 2},
     },
     "hip": {
@@ -54,7 +67,8 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
     "gfx950": {64: {"kpack": 1}, 128: {"kpack": 1}, 256: {"BLOCK_M": 128, "num_warps": 8, "kpack": 1}},
     "interpreter": {
         64: {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
-        128: {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
+        128: {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1,
+              "tma": {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1}},
         256: {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
     },
 }
@@ -84,23 +98,43 @@ def _merge(table: dict, target: Target, pick) -> dict:
     return merged
 
 
-def prefill_config(target: Target, head_dim: int, short: bool = False) -> dict:
-    """Tile and compiler config of flash_attention for one head dim on ``target``.
-
-    A level may carry ``short: {max_seqlen, ...}``: keys used instead (``short``
-    True) when the longest query sequence is at most ``max_seqlen``.
-    """
+def _prefill_level(target: Target, head_dim: int, tma: bool) -> dict:
     config = _merge(PREFILL_CONFIGS, target, lambda level: level.get(head_dim, {}))
-    tier = config.pop("short", None)
-    if short and tier:
-        config.update({key: value for key, value in tier.items() if key != "max_seqlen"})
+    tma_config = config.pop("tma", None)
+    if tma:
+        if tma_config is None:
+            raise ValueError(f"no TMA attention config for head_dim {head_dim} on {target.arch}")
+        config.pop("short", None)  # the TMA kernel's tiers are its own
+        config.update(tma_config)
     return config
 
 
-def prefill_short_limit(target: Target, head_dim: int) -> int | None:
+def prefill_config(target: Target, head_dim: int, short: bool = False, tma: bool = False) -> dict:
+    """Tile and compiler config of flash_attention for one head dim on ``target``.
+
+    A level may carry ``short: {max_seqlen, ...}``: keys used instead (``short``
+    True) when the longest query sequence is at most ``max_seqlen`` (or
+    ``max_seqlen_causal`` for causal launches, where given). ``tma``
+    picks the TMA kernel's tiles (``prefill_has_tma`` says whether there are any).
+    """
+    config = _prefill_level(target, head_dim, tma)
+    tier = config.pop("short", None)
+    if short and tier:
+        config.update({key: value for key, value in tier.items() if not key.startswith("max_seqlen")})
+    return config
+
+
+def prefill_short_limit(target: Target, head_dim: int, tma: bool = False, causal: bool = False) -> int | None:
     """Longest query sequence the ``short`` tier serves on ``target``, or None if it has none."""
-    tier = _merge(PREFILL_CONFIGS, target, lambda level: level.get(head_dim, {})).get("short")
-    return tier["max_seqlen"] if tier else None
+    tier = _prefill_level(target, head_dim, tma).get("short")
+    if not tier:
+        return None
+    return tier.get("max_seqlen_causal", tier["max_seqlen"]) if causal else tier["max_seqlen"]
+
+
+def prefill_has_tma(target: Target, head_dim: int) -> bool:
+    """Whether dense launches of ``head_dim`` on ``target`` go to the TMA kernel."""
+    return "tma" in _merge(PREFILL_CONFIGS, target, lambda level: level.get(head_dim, {}))
 
 
 def decode_config(target: Target) -> dict:

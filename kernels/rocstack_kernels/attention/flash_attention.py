@@ -26,7 +26,8 @@ import torch
 import triton
 import triton.language as tl
 
-from rocstack_kernels.attention.configs import prefill_config, prefill_short_limit
+from rocstack_kernels.attention.configs import prefill_config, prefill_has_tma, prefill_short_limit
+from rocstack_kernels.attention.flash_attention_tma import launch_tma, tma_path_applies
 from rocstack_kernels.attention.inputs import (
     ATTENTION_DTYPES,
     check_attention_dtype,
@@ -227,8 +228,8 @@ def _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k) -> tuple[bool, int]:
 
 @functools.lru_cache(maxsize=1024)
 def _cached_plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool, varlen: bool,
-                 return_lse: bool, short: bool, override: tuple) -> tuple[dict, dict]:
-    config = prefill_config(target, head_dim, short)
+                 return_lse: bool, short: bool, tma: bool, override: tuple) -> tuple[dict, dict]:
+    config = prefill_config(target, head_dim, short, tma)
     config.update(dict(override))
     constexprs = {"HEAD_DIM": head_dim, "BLOCK_M": config["BLOCK_M"], "BLOCK_N": config["BLOCK_N"],
                   "IS_CAUSAL": causal, "IS_VARLEN": varlen, "RETURN_LSE": return_lse,
@@ -237,29 +238,27 @@ def _cached_plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool
 
 
 _short_limit = functools.lru_cache(maxsize=None)(prefill_short_limit)
+_has_tma = functools.lru_cache(maxsize=None)(prefill_has_tma)
 
 
 def _plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool, varlen: bool, return_lse: bool,
-          max_seqlen_q: int | None = None, override: dict | None = None) -> tuple[dict, dict]:
+          max_seqlen_q: int | None = None, override: dict | None = None, tma: bool = False) -> tuple[dict, dict]:
     """Constexprs and compiler options of one launch; shared by the launcher and the AOT list.
 
     ``max_seqlen_q`` picks the arch's short-sequence tile tier when it has one
-    (None: the long tier). Cached: the launcher runs this on every call.
+    (None: the long tier); ``tma`` the TMA kernel's tiles. Cached: the launcher
+    runs this on every call.
     """
-    limit = _short_limit(target, head_dim)
+    limit = _short_limit(target, head_dim, tma, bool(causal))
     short = limit is not None and max_seqlen_q is not None and max_seqlen_q <= limit
     constexprs, options = _cached_plan(target, head_dim, dtype, bool(causal), bool(varlen), bool(return_lse),
-                                       short, tuple(sorted((override or {}).items())))
+                                       short, tma, tuple(sorted((override or {}).items())))
     return dict(constexprs), dict(options)
 
 
 @functools.lru_cache(maxsize=None)
 def _unused(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Stand-in for a pointer the kernel does not read (constexpr-disabled path).
-
-    Always the same dtype, so a launch with and without the feature share the
-    prebuilt signature's pointer types.
-    """
+    """Stand-in for a pointer the kernel does not read; one dtype, so prebuilt signatures match."""
     return torch.zeros(16, device=device, dtype=dtype)
 
 
@@ -269,7 +268,8 @@ def flash_attention(q, k, v, causal: bool, softmax_scale: float | None = None,
     """Attention forward; returns ``out`` or ``(out, lse)`` with ``return_lse``.
 
     ``config`` overrides keys of the per-arch config (``BLOCK_M``, ``BLOCK_N``,
-    ``num_warps``, ``num_stages``, ...); it exists for tuning sweeps.
+    ``num_warps``, ``num_stages``, ...; ``TMA`` True/False forces or forbids the
+    sm90+ TMA kernel where it applies); it exists for tuning sweeps.
     """
     varlen, max_seqlen_q = _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k)
     scale = resolve_softmax_scale(softmax_scale, q.shape[-1])
@@ -292,15 +292,19 @@ def flash_attention(q, k, v, causal: bool, softmax_scale: float | None = None,
     lse = torch.empty(lse_shape, device=q.device, dtype=torch.float32) if return_lse else None
     if batch == 0 or max_seqlen_q == 0 or num_heads == 0:
         return (out, lse) if return_lse else out
-    constexprs, options = _plan(target_of(q.device), head_dim, q.dtype, causal, varlen, return_lse,
-                                max_seqlen_q, config)
-    grid = (triton.cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)
-    no_seqlens = _unused(q.device, torch.int32)
-    flash_attention_fwd_kernel[grid](
-        q, k, v, out, lse if return_lse else _unused(q.device, torch.float32),
-        cu_seqlens_q if varlen else no_seqlens, cu_seqlens_k if varlen else no_seqlens,
-        *strides, seqlen_q, seqlen_k, group, scale * LOG2E, **constexprs, **options,
-    )
+    target, override = target_of(q.device), dict(config or {})
+    tma = override.pop("TMA", None)
+    tma = ((_has_tma(target, head_dim) if tma is None else tma) and not varlen
+           and tma_path_applies(target, q, k, v, out))
+    constexprs, options = _plan(target, head_dim, q.dtype, causal, varlen, return_lse, max_seqlen_q, override, tma)
+    lse_arg = lse if return_lse else _unused(q.device, torch.float32)
+    if tma:
+        launch_tma(q, k, v, out, lse_arg, strides[-2:], group, scale * LOG2E, causal, constexprs, options)
+    else:
+        no_seqlens = _unused(q.device, torch.int32)
+        flash_attention_fwd_kernel[(triton.cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)](
+            q, k, v, out, lse_arg, cu_seqlens_q if varlen else no_seqlens, cu_seqlens_k if varlen else no_seqlens,
+            *strides, seqlen_q, seqlen_k, group, scale * LOG2E, **constexprs, **options)
     return (out, lse) if return_lse else out
 
 

@@ -1,0 +1,153 @@
+"""Flash-attention forward with Q/K/V/O moved by TMA (NVIDIA sm90+).
+
+The dense-batch path of ``flash_attention`` for the head dims whose config has
+a ``tma`` entry (hd128 on Hopper; the CPU interpreter runs it too, so the small
+tests hold it to the reference without a GPU). Same math, masks and
+fully-masked-row rules as the portable pointer kernel in ``flash_attention``;
+what differs is how tiles move: host-built TMA tensor descriptors (the copy
+engine fills shared memory asynchronously, one descriptor per tensor), which
+frees the registers and instructions that pointer arithmetic and cp.async
+cost. AMD has no TMA, so it keeps the pointer kernel. Triton 3.6's Hopper
+warp specialization (``tl.range(..., warp_specialize=True)``) was tried on this
+kernel and does not compile (WSDataPartition "unsupported op type" with 4 warps,
+a dominance assertion with 2-D descriptors; with 8 warps the TTGIR has no
+warp_specialize op), so the loop is the plain software pipeline.
+
+Each [B, S, H, D] tensor is described as 3-D ``[B, S, H * D]`` (legal when the
+head stride is D, as in contiguous tensors and slices of a fused QKV): a tile
+``[1, BLOCK, D]`` at ``(batch, row, head * D)``. The copy engine zero-fills rows
+past ``S`` of the batch and clips the output store there, so ragged lengths need
+no row masks on loads or stores.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+try:
+    from triton.tools.tensor_descriptor import TensorDescriptor
+except ImportError:  # triton < 3.4 has no host tensor descriptors: the pointer kernel serves
+    TensorDescriptor = None
+
+from rocstack_kernels.attention.triton_helpers import dot
+from rocstack_kernels.target import Target
+
+
+@triton.jit
+def _attend_kv_blocks_tma(
+    acc, l_i, m_i, q, desc_k, desc_v, batch, kv_col, offs_m, offs_n, diag,
+    lo, hi, seqlen_k, qk_scale,
+    MASKED: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):
+    """Online-softmax update over keys [lo, hi); ``m_i`` in the log2 domain.
+
+    ``MASKED`` blocks hide key j from row i when j > i + diag (causal) or
+    j >= seqlen_k (ragged tail); the steady-state blocks skip that work.
+    """
+    for start_n in tl.range(lo, hi, BLOCK_N):
+        start_n = tl.multiple_of(start_n, BLOCK_N)
+        k = desc_k.load([batch, start_n, kv_col]).reshape([BLOCK_N, HEAD_DIM])
+        qk = dot(q, k.T, tl.zeros([q.shape[0], BLOCK_N], tl.float32), UPCAST_DOT)
+        if MASKED:
+            cols = start_n + offs_n
+            visible = (cols[None, :] <= offs_m[:, None] + diag) & (cols[None, :] < seqlen_k)
+            qk = qk * qk_scale + tl.where(visible, 0.0, -1.0e30)
+            m_new = tl.maximum(m_i, tl.max(qk, 1))
+            p = tl.math.exp2(qk - m_new[:, None])
+        else:
+            m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
+            p = tl.math.exp2(qk * qk_scale - m_new[:, None])
+        alpha = tl.math.exp2(m_i - m_new)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None]
+        v = desc_v.load([batch, start_n, kv_col]).reshape([BLOCK_N, HEAD_DIM])
+        acc = dot(p.to(v.dtype), v, acc, UPCAST_DOT)
+        m_i = m_new
+    return acc, l_i, m_i
+
+
+@triton.jit(do_not_specialize=["stride_lb", "stride_lh", "seqlen_q", "seqlen_k", "group_size"])
+def flash_attention_fwd_tma_kernel(
+    desc_q, desc_k, desc_v, desc_o, Lse, stride_lb, stride_lh,
+    seqlen_q, seqlen_k, group_size, qk_scale,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    IS_CAUSAL: tl.constexpr, RETURN_LSE: tl.constexpr, UPCAST_DOT: tl.constexpr = False,
+):
+    head = tl.program_id(1)
+    batch = tl.program_id(2)
+    # Causal work grows with the block index: heaviest blocks first (shorter tail).
+    if IS_CAUSAL:
+        block_m = tl.num_programs(0) - 1 - tl.program_id(0)
+    else:
+        block_m = tl.program_id(0)
+    m0 = block_m * BLOCK_M
+    offs_m = m0 + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    q_col = head * HEAD_DIM
+    kv_col = (head // group_size) * HEAD_DIM
+    q = desc_q.load([batch, m0, q_col]).reshape([BLOCK_M, HEAD_DIM])
+
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+    # Keys [0, full_hi) are visible to every row of the block, [full_hi, hi) need the mask.
+    # Causal: row i sees keys j <= i + diag; without the mask, diag = seqlen_k hides no key j < seqlen_k.
+    if IS_CAUSAL:
+        diag = seqlen_k - seqlen_q
+        hi = tl.minimum(seqlen_k, m0 + BLOCK_M + diag)
+        full_hi = tl.maximum(tl.minimum(m0 + diag + 1, seqlen_k), 0)
+    else:
+        diag = seqlen_k
+        hi = seqlen_k
+        full_hi = seqlen_k
+    full_hi = (full_hi // BLOCK_N) * BLOCK_N
+    acc, l_i, m_i = _attend_kv_blocks_tma(
+        acc, l_i, m_i, q, desc_k, desc_v, batch, kv_col, offs_m, offs_n, diag,
+        0, full_hi, seqlen_k, qk_scale, False, HEAD_DIM, BLOCK_N, UPCAST_DOT)
+    acc, l_i, m_i = _attend_kv_blocks_tma(
+        acc, l_i, m_i, q, desc_k, desc_v, batch, kv_col, offs_m, offs_n, diag,
+        full_hi, hi, seqlen_k, qk_scale, True, HEAD_DIM, BLOCK_N, UPCAST_DOT)
+
+    # A row that never saw a visible key is fully masked: zeros, and lse = -inf.
+    empty = m_i < -1.0e29
+    out = tl.where(empty[:, None], 0.0, acc / tl.where(empty, 1.0, l_i)[:, None])
+    desc_o.store([batch, m0, q_col], out.to(desc_o.dtype).reshape([1, BLOCK_M, HEAD_DIM]))
+    if RETURN_LSE:
+        lse = tl.where(empty, float("-inf"), (m_i + tl.math.log2(tl.where(empty, 1.0, l_i))) * 0.6931471805599453)
+        tl.store(Lse + batch.to(tl.int64) * stride_lb + head * stride_lh + offs_m, lse, mask=offs_m < seqlen_q)
+
+
+def _describable(t: torch.Tensor) -> bool:
+    """Whether [B, S, H, D] ``t`` can be viewed as [B, S, H * D] with 16-byte aligned strides."""
+    size = t.element_size()
+    return (t.stride(2) == t.shape[3] and t.stride(3) == 1 and t.data_ptr() % 16 == 0
+            and (t.stride(0) * size) % 16 == 0 and (t.stride(1) * size) % 16 == 0)
+
+
+def tma_path_applies(target: Target, *tensors: torch.Tensor) -> bool:
+    """Dense inputs for an sm90+ GPU (or the interpreter) whose layout a TMA descriptor can describe."""
+    has_tma = target.backend == "interpreter" or (target.backend == "cuda" and int(target.arch[2:]) >= 90)
+    if TensorDescriptor is None or not has_tma:
+        return False
+    return all(t.numel() > 0 and _describable(t) for t in tensors)
+
+
+def _descriptor(t: torch.Tensor, block_rows: int) -> TensorDescriptor:
+    batch, seqlen, heads, head_dim = t.shape
+    return TensorDescriptor(t, [batch, seqlen, heads * head_dim], [t.stride(0), t.stride(1), 1],
+                            [1, block_rows, head_dim])
+
+
+def launch_tma(q, k, v, out, lse, lse_strides: tuple[int, int], group: int, qk_scale: float,
+               causal: bool, constexprs: dict, options: dict) -> None:
+    """Launch the TMA kernel on dense [B, S, H, D] tensors (``tma_path_applies`` holds)."""
+    block_m, block_n, head_dim = constexprs["BLOCK_M"], constexprs["BLOCK_N"], constexprs["HEAD_DIM"]
+    batch, seqlen_q, heads = q.shape[0], q.shape[1], q.shape[2]
+    grid = (triton.cdiv(seqlen_q, block_m), heads, batch)
+    flash_attention_fwd_tma_kernel[grid](
+        _descriptor(q, block_m), _descriptor(k, block_n), _descriptor(v, block_n), _descriptor(out, block_m),
+        lse, *lse_strides, seqlen_q, k.shape[1], group, qk_scale,
+        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n, IS_CAUSAL=causal,
+        RETURN_LSE=constexprs["RETURN_LSE"], UPCAST_DOT=constexprs["UPCAST_DOT"], **options)
