@@ -128,6 +128,15 @@ class Artifacts(Strict):
     )
 
 
+class PythonCheck(Strict):
+    """A recipe-declared Python snippet that must exit 0 in the image (an op is registered, a forward pass works)."""
+
+    name: str = Field(pattern=_NAME_RE, description="check name: reported as python:<component>:<name>")
+    code: str = Field(min_length=1, description="Python source run with `python -c` under the policy's env; "
+                      "an assert message is the evidence when it fails")
+    gpu: bool = Field(False, description="needs a GPU: without one it is reported skipped with the reason, never run")
+
+
 class ValidationPolicy(Strict):
     gpu_extensions: list[str] = []
     required_symbols: list[str] = []
@@ -148,6 +157,9 @@ class ValidationPolicy(Strict):
         "placeholders {python}, {json} (output file), {root} (project root)",
     )
     perf: dict[str, dict[str, float]] = Field({}, description="arch -> metric -> floor")
+    python_checks: list[PythonCheck] = Field(
+        [], description="Python snippets that must exit 0 in the image (xFormers: its CK attention operators are registered)",
+    )
 
     @field_validator("benchmark")
     @classmethod
@@ -161,6 +173,15 @@ class ValidationPolicy(Strict):
         if "{json}" not in command:
             raise ValueError("benchmark command must write its metrics to {json}, the file the validation suite reads")
         return command
+
+    @field_validator("python_checks")
+    @classmethod
+    def _unique_check_names(cls, checks: list[PythonCheck]) -> list[PythonCheck]:
+        names = [c.name for c in checks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"python_checks names must be unique (repeated: {', '.join(dupes)})")
+        return checks
 
     @field_validator("perf")
     @classmethod

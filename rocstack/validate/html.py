@@ -60,11 +60,14 @@ def _checks_table(report: Report) -> str:
 
 
 def _benchmark_table(benchmarks: dict | None) -> str:
-    metrics = (benchmarks or {}).get("metrics") or {}
-    if not metrics:
+    """The kernel harness's metrics, then each recipe benchmark's (``components``), one row per metric."""
+    rows = [("rocstack-kernels", k, v) for k, v in sorted(((benchmarks or {}).get("metrics") or {}).items())]
+    for component, data in sorted(((benchmarks or {}).get("components") or {}).items()):
+        rows += [(component, k, v) for k, v in sorted((data.get("metrics") or {}).items())]
+    if not rows:
         return ""
-    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in sorted(metrics.items()))
-    return f"<h2>Benchmark metrics</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
+    cells = "".join(f"<tr><td>{_e(c)}</td><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for c, k, v in rows)
+    return f"<h2>Benchmark metrics</h2><table><tr><th>benchmark</th><th>metric</th><th>value</th></tr>{cells}</table>"
 
 
 def _figure(png: str | None, alt: str) -> str:

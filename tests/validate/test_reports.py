@@ -138,3 +138,13 @@ def test_html_lists_audit_findings_with_their_fix():
     html = store.render_all(_report([_check("audit:x", "fail", findings=[finding])]))["report.html"]
     assert "1 finding(s)" in html and "rebuild with --offload-arch=gfx942" in html
     assert "&lt;hipErrorNoBinaryForGpu&gt;" in html  # escaped, never raw markup
+
+
+def test_html_lists_each_recipe_benchmarks_metrics_beside_the_kernel_harness():
+    from rocstack.validate.html import render_html
+
+    benchmarks = {"results": [], "metrics": {"rms_norm_gbps": 2500.0},
+                  "components": {"flash-attention-ck": {"metrics": {"flash_attn_fwd_bf16_hd128_tflops": 301.5}}}}
+    page = render_html(_report([_check("benchmark:flash-attention-ck", "pass", "performance")], benchmarks))
+    assert "<td>rocstack-kernels</td><td>rms_norm_gbps</td><td>2500.0</td>" in page
+    assert "<td>flash-attention-ck</td><td>flash_attn_fwd_bf16_hd128_tflops</td><td>301.5</td>" in page

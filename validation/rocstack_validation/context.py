@@ -36,6 +36,12 @@ class Component:
         return self.recipe.validation
 
 
+def component_env(component) -> dict[str, str]:
+    """The environment a component's check subprocesses run with: the suite's, then the policy's ``env``
+    (FBGEMM's tests take the ROCm path only with FBGEMM_TEST_WITH_ROCM=1)."""
+    return {**os.environ, **component.policy.env}
+
+
 @dataclass
 class Context:
     mode: str  # "image" | "local"

@@ -1,7 +1,8 @@
 """What a component installed: its Python distribution, top-level modules and native files.
 
-A recipe names the component; pip names the distribution. We try the recipe's PyPI
-package name, then the component name in its common spellings.
+A recipe names the component; pip names the distribution. A recipe whose wheels install
+a differently named distribution says so (``artifacts.distribution``); otherwise we try
+the recipe's PyPI package name, then the component name in its common spellings.
 """
 
 from __future__ import annotations
@@ -15,12 +16,27 @@ from pathlib import Path
 NATIVE_SUFFIXES = (".so", ".co", ".hsaco")
 
 
+def declared_distribution(component) -> str | None:
+    """The pip distribution the recipe says its wheels install (``artifacts.distribution``), if it names one."""
+    artifacts = getattr(component.recipe, "artifacts", None)
+    return getattr(artifacts, "distribution", None)
+
+
 def distribution(component) -> metadata.Distribution | None:
-    names = []
-    source = getattr(component.recipe, "source", None)
-    if getattr(source, "kind", None) == "pypi":
-        names.append(source.package)
-    names += [component.name, component.name.replace("-", "_"), component.name.replace("_", "-")]
+    """The installed distribution of a component.
+
+    A recipe that declares ``artifacts.distribution`` is held to it: no other spelling is
+    tried, so a missing flash_attn is not mistaken for some other package's metadata.
+    """
+    declared = declared_distribution(component)
+    if declared:
+        names = [declared]
+    else:
+        names = []
+        source = getattr(component.recipe, "source", None)
+        if getattr(source, "kind", None) == "pypi":
+            names.append(source.package)
+        names += [component.name, component.name.replace("-", "_"), component.name.replace("_", "-")]
     for name in dict.fromkeys(names):
         try:
             return metadata.distribution(name)

@@ -1,8 +1,9 @@
 """Performance: the kernel benchmarks, judged against the recipes' per-arch floors.
 
-A recipe says ``perf: {gfx942: {rms_norm_gbps: 3000}}``. On a GPU we run the kernel
-package's benchmark harness once, read the metrics from its JSON, and compare each
-floor of the device's arch. Without a GPU every floor is listed as skipped, with why.
+A recipe says ``perf: {gfx942: {rms_norm_gbps: 3000}}``. On a GPU we run the recipe's own
+``validation.benchmark`` command (flash-attention's TFLOPS table), or for our kernels the
+kernel package's benchmark harness once, read the metrics from their JSON, and compare
+each floor of the device's arch. Without a GPU every floor is listed as skipped, with why.
 """
 
 from __future__ import annotations
@@ -72,21 +73,48 @@ def kernels_of(metrics: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def run_benchmarks(metrics: list[str]) -> dict:
-    """Run the harness once; return its JSON with ``metrics`` derived from its result rows."""
+def _run_json_command(template: str, what: str, env: dict[str, str] | None = None, **fields) -> dict:
+    """Run a benchmark command whose ``{json}`` placeholder names its output file; return that JSON."""
     with tempfile.TemporaryDirectory(prefix="rocstack-bench-") as tmp:
         out = Path(tmp) / "bench.json"
-        template = os.environ.get(BENCH_ENV, DEFAULT_BENCH)
-        kernels = ",".join(kernels_of(metrics))
-        argv = [part.format(python=sys.executable, json=out, kernels=kernels) for part in shlex.split(template)]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
+        argv = [part.format(python=sys.executable, json=out, **fields) for part in shlex.split(template)]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S, env=env)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{what} did not finish in {BENCH_TIMEOUT_S} s ({' '.join(argv[:4])}...)") from None
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-            raise RuntimeError(f"benchmark harness failed ({' '.join(argv[:4])}...): {tail[0]}")
-        data = json.loads(out.read_text())
+            raise RuntimeError(f"{what} failed ({' '.join(argv[:4])}...): {tail[0]}")
+        try:
+            data = json.loads(out.read_text())
+        except FileNotFoundError:
+            raise RuntimeError(f"{what} exited 0 but wrote no JSON to the {{json}} file ({' '.join(argv[:4])}...)") from None
+        except ValueError as exc:
+            raise RuntimeError(f"{what} wrote invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise RuntimeError(f"{what} wrote JSON that is not an object")
+    return data
+
+
+def run_benchmarks(metrics: list[str]) -> dict:
+    """Run the kernel harness once; return its JSON with ``metrics`` derived from its result rows."""
+    template = os.environ.get(BENCH_ENV, DEFAULT_BENCH)
+    data = _run_json_command(template, "benchmark harness", kernels=",".join(kernels_of(metrics)))
     if not isinstance(data.get("results"), list):
         raise RuntimeError("benchmark JSON has no 'results' list (expected rocstack.kernels-bench/v1)")
     data["metrics"] = metrics_from_results(data["results"])
+    return data
+
+
+def run_component_benchmark(command: str, root: Path | None, env: dict[str, str]) -> dict:
+    """Run a recipe's ``validation.benchmark``; its JSON must carry ``{"metrics": {name: number}}``."""
+    if root is None and "{root}" in command:
+        raise RuntimeError("project tree not found in the image: the benchmark command needs {root}")
+    data = _run_json_command(command, "component benchmark", env, root=root)
+    metrics = data.get("metrics")
+    if not isinstance(metrics, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()):
+        raise RuntimeError("benchmark JSON has no 'metrics' object of name -> number (the recipe's benchmark contract)")
     return data
 
 

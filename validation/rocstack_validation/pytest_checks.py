@@ -2,7 +2,8 @@
 
 With a GPU the tests run on it. Without one they run through Triton's interpreter
 (``TRITON_INTERPRET=1``, what runs on a CPU) and the GPU run is reported as skipped with
-the reason. Results come from pytest's JUnit XML, so counts and messages are exact.
+the reason. Upstream GPU suites (``validation.pytest_gpu``) run only on a GPU. Every run
+gets the component's ``validation.env``. Results come from pytest's JUnit XML, so counts and messages are exact.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def parse_junit(path: Path, returncode: int, output_tail: str = "") -> PytestRun
     return run
 
 
-def run_pytest(args: list[str], cwd: Path, interpreter: bool) -> PytestRun:
-    env = dict(os.environ)
+def run_pytest(args: list[str], cwd: Path, interpreter: bool, env: dict[str, str] | None = None) -> PytestRun:
+    env = dict(os.environ if env is None else env)
     if interpreter:
         env["TRITON_INTERPRET"] = "1"
     else:
@@ -100,16 +101,31 @@ def judge(run: PytestRun, what: str) -> Outcome:
     return Outcome("pass", f"{what}: {run.passed} passed{extra}", details)
 
 
-def pytest_outcome(selection: str, root: Path, interpreter: bool) -> Outcome:
+def _test_path(args: list[str]) -> str | None:
+    """The first test file or directory a selection names (option values such as ``-k expr`` are not paths)."""
+    for arg in args:
+        if not arg.startswith("-") and ("/" in arg or arg.endswith(".py")):
+            return arg.split("::")[0]
+    first = args[0].split("::")[0]
+    return None if first.startswith("-") else first
+
+
+def pytest_outcome(selection: str, root: Path, interpreter: bool, env: dict[str, str] | None = None) -> Outcome:
+    """Run one recipe selection (relative paths from the project copy, absolute ones as given)."""
     args = shlex.split(selection)
     if not args:
         return Outcome("error", "empty pytest selection in the recipe")
-    first = args[0].split("::")[0]
-    if not first.startswith("-") and not (root / first).exists():
-        return Outcome("error", f"tests {first!r} are not in the image (looked under {root}): the build did not copy them")
+    path = _test_path(args)
+    if path is not None and not (root / path).exists():
+        return Outcome("error", f"tests {path!r} are not in the image (looked under {root}): the build did not copy them")
     mode = "Triton interpreter on CPU" if interpreter else "GPU"
-    return judge(run_pytest(args, root, interpreter), f"pytest {selection} ({mode})")
+    return judge(run_pytest(args, root, interpreter, env), f"pytest {selection} ({mode})")
 
 
 def gpu_skip(gpu) -> Outcome:
     return skip(f"no GPU: {gpu.reason}; the interpreter run above is what runs on a CPU")
+
+
+def upstream_gpu_skip(gpu) -> Outcome:
+    """Upstream's HIP/CK suites have no CPU path: without a GPU they are not run at all."""
+    return skip(f"no GPU: {gpu.reason}; upstream's GPU test suite has no CPU mode, so it was not run")

@@ -7,7 +7,8 @@ import sys
 
 from packaging.version import InvalidVersion, Version
 
-from rocstack_validation.installed import distribution, top_level_modules
+from rocstack_validation.context import component_env
+from rocstack_validation.installed import declared_distribution, distribution, top_level_modules
 from rocstack_validation.results import Outcome, skip
 
 IMPORT_TIMEOUT_S = 300
@@ -28,6 +29,10 @@ def _import_targets(component) -> tuple[list[str], list[str]]:
 def check_imports(component) -> Outcome:
     preload, modules = _import_targets(component)
     if not modules:
+        declared = declared_distribution(component)
+        if declared:
+            return Outcome("fail", f"distribution {declared} (the recipe's artifacts.distribution) is not installed "
+                           "and the recipe lists no validation.imports: the component's wheel is missing from the image")
         return skip(f"nothing to import: recipe lists no validation.imports and no installed distribution is named {component.name}")
     script = (
         "import importlib, sys\n"
@@ -38,7 +43,7 @@ def check_imports(component) -> Outcome:
     for module in modules:  # one interpreter per module: one failure cannot mask the next
         proc = subprocess.run(
             [sys.executable, "-c", script, *preload, module],
-            capture_output=True, text=True, timeout=IMPORT_TIMEOUT_S,
+            capture_output=True, text=True, timeout=IMPORT_TIMEOUT_S, env=component_env(component),
         )
         if proc.returncode == 0:
             done.append(module)
@@ -68,6 +73,11 @@ def check_version(component) -> Outcome:
     if component.version is None:
         return skip("no build manifest (--local): there is no recorded version to compare against")
     dist = distribution(component)
+    declared = declared_distribution(component)
+    if dist is None and declared:
+        return Outcome("fail", f"distribution {declared} (the recipe's artifacts.distribution) is not installed, "
+                       f"but the build manifest records {component.name} {component.version}: the component's wheel "
+                       "is missing from the image (or the recipe names the wrong distribution)")
     if dist is None:
         return skip(f"{component.name} is not a Python distribution: its version is recorded in the manifest only")
     installed = dist.version

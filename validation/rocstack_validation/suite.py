@@ -12,8 +12,9 @@ import time
 from datetime import datetime, timezone
 
 from rocstack_validation import SUITE_SCHEMA, __version__, gpu as gpu_mod
-from rocstack_validation import aot_checks, perf_checks, pytest_checks, python_checks
+from rocstack_validation import aot_checks, perf_checks, pytest_checks, python_checks, recipe_checks
 from rocstack_validation.audit_checks import check_audit
+from rocstack_validation.context import component_env
 from rocstack_validation.results import CheckResult, Outcome, run_check
 
 KERNEL_COMPONENTS = {"rocstack-kernels", "rocstack_kernels"}
@@ -44,6 +45,9 @@ def _python(context, gpu) -> list[CheckResult]:
     for c in context.components:
         out.append(run_check(f"import:{c.name}", "python", lambda c=c: python_checks.check_imports(c), c.name))
         out.append(run_check(f"version:{c.name}", "python", lambda c=c: python_checks.check_version(c), c.name))
+        for declared in c.policy.python_checks:
+            out.append(run_check(f"python:{c.name}:{declared.name}", "python",
+                                 lambda c=c, d=declared: recipe_checks.check_declared(c, d, gpu), c.name))
     out.append(run_check("torch-variant", "python", lambda: python_checks.check_torch_variant(context)))
     out.append(run_check("gpu-arch", "python", lambda: python_checks.check_gpu_arch(context, gpu)))
     return out
@@ -67,50 +71,95 @@ def _selections(component) -> list[str]:
     return selections
 
 
+def _run_selection(context, component, selection: str, interpreter: bool) -> Outcome:
+    if context.project_root is None:
+        return Outcome("error", "project tree not found in the image: cannot run the recipe's pytest selection")
+    return pytest_checks.pytest_outcome(selection, context.project_root, interpreter, component_env(component))
+
+
+def _numbered(name: str, index: int, count: int) -> str:
+    return f"{name}#{index + 1}" if count > 1 else name
+
+
 def _correctness(context, gpu) -> list[CheckResult]:
     out = []
     for c in context.components:
         selections = _selections(c)
         for index, selection in enumerate(selections):
-            root = context.project_root
-
-            def body(interp, selection=selection, root=root):
-                if root is None:
-                    return Outcome("error", "project tree not found in the image: cannot run the recipe's pytest selection")
-                return pytest_checks.pytest_outcome(selection, root, interp)
-
-            suffix = f"#{index + 1}" if len(selections) > 1 else ""
-            out += _pytest_pair(f"pytest:{c.name}{suffix}", c.name, body, gpu)
+            body = lambda interp, c=c, selection=selection: _run_selection(context, c, selection, interp)
+            out += _pytest_pair(_numbered(f"pytest:{c.name}", index, len(selections)), c.name, body, gpu)
+        upstream = list(c.policy.pytest_gpu)
+        for index, selection in enumerate(upstream):
+            name = _numbered(f"pytest:{c.name}", index, len(upstream)) + "[gpu-upstream]"
+            if gpu.available:
+                body = lambda c=c, selection=selection: _run_selection(context, c, selection, False)
+            else:
+                body = lambda: pytest_checks.upstream_gpu_skip(gpu)
+            out.append(run_check(name, "correctness", body, c.name))
     return out
 
 
+HARNESS = None  # key of the kernel harness's data among the benchmark sources
+
+
+def _benchmark_run(name: str, component: str | None, run) -> tuple[CheckResult, dict | None, str | None]:
+    """Run one benchmark; its failure becomes this check's error and each of its floors' evidence."""
+    start = time.monotonic()
+    try:
+        data, error = run(), None
+    except Exception as exc:  # a broken benchmark must not hide the other checks
+        data, error = None, str(exc)
+    evidence = (f"ran: {len(data['metrics'])} metrics" if data else f"failed: {error}")
+    return CheckResult(name, "performance", "pass" if data else "error", f"{name} {evidence}",
+                       time.monotonic() - start, component), data, error
+
+
 def _performance(context, gpu) -> tuple[list[CheckResult], dict | None]:
+    """Benchmarks (the recipes' own commands; the kernel harness for floors without one), then each floor."""
     wanted = perf_checks.floors(context)
-    if not wanted:
+    own = {c.name: c for c in context.components if c.policy.benchmark}
+    if not wanted and not own:
         return [], None
-    out, bench, bench_error = [], None, None
-    mine = [f for f in wanted if gpu.available and f[1].split(":")[0] == gpu.arch]
-    if mine:
-        start = time.monotonic()
-        try:
-            bench = perf_checks.run_benchmarks([f[2] for f in mine])
-        except Exception as exc:  # the harness's failure is each floor's error, with the cause
-            bench_error = str(exc)
-        out.append(CheckResult("benchmarks", "performance", "pass" if bench else "error",
-                               "benchmark harness ran" if bench else f"benchmark harness failed: {bench_error}",
-                               time.monotonic() - start))
+    out, sources = [], {}
+    on_device = lambda arch: gpu.available and arch.split(":")[0] == gpu.arch
+    harness_metrics = [m for comp, arch, m, _ in wanted if comp not in own and on_device(arch)]
+    if harness_metrics:
+        check, data, error = _benchmark_run("benchmarks", None, lambda: perf_checks.run_benchmarks(harness_metrics))
+        out.append(check)
+        sources[HARNESS] = (data, error)
+    for name, c in own.items():
+        if not gpu.available:
+            out.append(run_check(f"benchmark:{name}", "performance", lambda: perf_checks.no_gpu_outcome(gpu), name))
+            continue
+        run = lambda c=c: perf_checks.run_component_benchmark(c.policy.benchmark, context.project_root, component_env(c))
+        check, data, error = _benchmark_run(f"benchmark:{name}", name, run)
+        out.append(check)
+        sources[name] = (data, error)
     for component, arch, metric, floor in wanted:
-        name = f"perf:{component}:{metric}@{arch}"
         if not gpu.available:
             body = lambda: perf_checks.no_gpu_outcome(gpu)
-        elif arch.split(":")[0] != gpu.arch:
+        elif not on_device(arch):
             body = lambda arch=arch: perf_checks.wrong_arch_outcome(arch, gpu)
-        elif bench is None:
-            body = lambda: Outcome("error", f"no benchmark data: {bench_error}")
         else:
-            body = lambda m=metric, f=floor, a=arch: perf_checks.judge_floor(m, f, bench["metrics"], a)
-        out.append(run_check(name, "performance", body, component))
-    return out, bench
+            data, error = sources[component if component in own else HARNESS]
+            if data is None:
+                body = lambda error=error: Outcome("error", f"no benchmark data: {error}")
+            else:
+                body = lambda m=metric, f=floor, a=arch, d=data: perf_checks.judge_floor(m, f, d["metrics"], a)
+        out.append(run_check(f"perf:{component}:{metric}@{arch}", "performance", body, component))
+    return out, _benchmark_document(sources)
+
+
+def _benchmark_document(sources: dict) -> dict | None:
+    """The report's ``benchmarks``: the kernel harness's JSON, with each recipe benchmark's under ``components``."""
+    harness = (sources.get(HARNESS) or (None, None))[0]
+    components = {name: data for name, (data, _) in sources.items() if name is not HARNESS and data is not None}
+    if harness is None and not components:
+        return None
+    document = dict(harness or {})
+    if components:
+        document["components"] = components
+    return document
 
 
 def run_suite(context) -> dict:
