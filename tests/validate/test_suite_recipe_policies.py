@@ -310,3 +310,75 @@ def test_no_check_passes_for_a_gpu_it_did_not_have(tmp_path):
     perf, _ = _performance(context, NO_GPU)
     checks = perf + _correctness(context, NO_GPU) + [c for c in _python(context, NO_GPU) if c.name.startswith("python:")]
     assert len(checks) == 6 and {c.status for c in checks} == {"skip"}
+
+
+# --- the same paths on a real GPU (the lent device), with real GPU detection -------------
+
+GPU_TEST = """
+import os
+import torch
+
+def test_matmul_on_the_gpu():
+    assert os.environ.get("VALTEST_POLICY_ENV") == "1", "policy env missing"
+    a = torch.randn(512, 512, device="cuda")
+    assert torch.allclose(a @ torch.eye(512, device="cuda"), a, atol=1e-5)
+"""
+
+SDPA_BENCH = """
+import json, sys, torch
+import torch.nn.functional as F
+q, k, v = (torch.randn(4, 16, 4096, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+for _ in range(3):
+    F.scaled_dot_product_attention(q, k, v)
+start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+start.record()
+for _ in range(10):
+    F.scaled_dot_product_attention(q, k, v)
+end.record()
+torch.cuda.synchronize()
+seconds = start.elapsed_time(end) / 10 / 1e3
+tflops = 4 * 4 * 16 * 4096 * 4096 * 128 / seconds / 1e12
+json.dump({"device": torch.cuda.get_device_name(0), "metrics": {"sdpa_fwd_bf16_hd128_tflops": tflops}},
+          open(sys.argv[sys.argv.index("--json") + 1], "w"))
+"""
+
+SDPA_VS_NAIVE = """
+import torch
+import torch.nn.functional as F
+q, k, v = (torch.randn(2, 8, 256, 64, device="cuda", dtype=torch.float16) for _ in range(3))
+ref = torch.softmax(q.float() @ k.float().transpose(-1, -2) * 64 ** -0.5, -1) @ v.float()
+err = (F.scaled_dot_product_attention(q, k, v).float() - ref).abs().max().item()
+assert err < 2e-2, f"attention differs from the reference by {err:.3g}"
+print(f"attention matches the reference on the GPU (max abs error {err:.2g})")
+"""
+
+
+@pytest.mark.gpu
+def test_gpu_only_policy_parts_run_on_a_real_gpu(tmp_path):
+    from rocstack_validation import gpu as gpu_mod
+
+    gpu = gpu_mod.detect()
+    if not gpu.available:
+        pytest.skip(f"no GPU here: {gpu.reason}")
+    (tmp_path / "upstream").mkdir()
+    (tmp_path / "upstream" / "test_gpu.py").write_text(GPU_TEST)
+    (tmp_path / "bench.py").write_text(SDPA_BENCH)
+    floor_arch = gpu.arch if gpu.vendor == "amd" else "gfx942"  # floors are per gfx arch; NVIDIA gets the skip
+    component = _component("gpu-probe", env={"VALTEST_POLICY_ENV": "1"},
+                           pytest_gpu=[f"{tmp_path}/upstream/test_gpu.py"],
+                           benchmark="{python} {root}/bench.py --json {json}",
+                           perf={floor_arch: {"sdpa_fwd_bf16_hd128_tflops": 1.0}},
+                           python_checks=[_declared("sdpa-vs-naive", SDPA_VS_NAIVE, gpu=True)])
+    context = _context(tmp_path, component)
+    perf, bench = _performance(context, gpu)
+    checks = {c.name: c for c in _python(context, gpu) + _correctness(context, gpu) + perf}
+    for name in ("python:gpu-probe:sdpa-vs-naive", "pytest:gpu-probe[gpu-upstream]", "benchmark:gpu-probe"):
+        assert checks[name].status == "pass", checks[name]
+    floor = checks[f"perf:gpu-probe:sdpa_fwd_bf16_hd128_tflops@{floor_arch}"]
+    if gpu.vendor == "amd":
+        assert floor.status == "pass", floor
+    else:
+        assert floor.status == "skip" and f"floor is for gfx942 but the GPU is {gpu.name}" in floor.evidence
+    measured = bench["components"]["gpu-probe"]["metrics"]["sdpa_fwd_bf16_hd128_tflops"]
+    print(f"{gpu.name} ({gpu.arch}): {checks['python:gpu-probe:sdpa-vs-naive'].evidence}; "
+          f"SDPA bf16 hd128 S4096 forward {measured:.1f} TFLOP/s; {checks['pytest:gpu-probe[gpu-upstream]'].evidence}")
