@@ -124,6 +124,13 @@ def test_pytest_gpu_runs_on_a_gpu_with_the_policy_env(tmp_path, monkeypatch, env
         assert "ROCm path not selected" in checks[0].evidence
 
 
+def test_pytest_gpu_missing_from_the_image_is_an_error_even_without_a_gpu(tmp_path):
+    component = _component("xformers", pytest_gpu=[f'{tmp_path}/missing/test_mem_eff_attention.py -k "ckF"'])
+    checks = _correctness(_context(tmp_path, component), NO_GPU)
+    assert _statuses(checks) == {"pytest:xformers[gpu-upstream]": "error"}
+    assert "not in the image" in checks[0].evidence and "test_mem_eff_attention.py" in checks[0].evidence
+
+
 def test_pytest_gpu_naming_tests_the_image_lacks_is_an_error(tmp_path):
     component = _component("xformers", pytest_gpu=[f'{tmp_path}/missing/test_mem_eff_attention.py -k "ckF"',
                                                    f"{_upstream_tests(tmp_path)}"])

@@ -110,14 +110,23 @@ def _test_path(args: list[str]) -> str | None:
     return None if first.startswith("-") else first
 
 
-def pytest_outcome(selection: str, root: Path, interpreter: bool, env: dict[str, str] | None = None) -> Outcome:
-    """Run one recipe selection (relative paths from the project copy, absolute ones as given)."""
+def selection_problem(selection: str, root: Path) -> Outcome | None:
+    """An empty selection, or one naming tests the image does not have (checked with or without a GPU)."""
     args = shlex.split(selection)
     if not args:
         return Outcome("error", "empty pytest selection in the recipe")
     path = _test_path(args)
     if path is not None and not (root / path).exists():
         return Outcome("error", f"tests {path!r} are not in the image (looked under {root}): the build did not copy them")
+    return None
+
+
+def pytest_outcome(selection: str, root: Path, interpreter: bool, env: dict[str, str] | None = None) -> Outcome:
+    """Run one recipe selection (relative paths from the project copy, absolute ones as given)."""
+    problem = selection_problem(selection, root)
+    if problem is not None:
+        return problem
+    args = shlex.split(selection)
     mode = "Triton interpreter on CPU" if interpreter else "GPU"
     return judge(run_pytest(args, root, interpreter, env), f"pytest {selection} ({mode})")
 
@@ -126,6 +135,10 @@ def gpu_skip(gpu) -> Outcome:
     return skip(f"no GPU: {gpu.reason}; the interpreter run above is what runs on a CPU")
 
 
-def upstream_gpu_skip(gpu) -> Outcome:
-    """Upstream's HIP/CK suites have no CPU path: without a GPU they are not run at all."""
+def upstream_gpu_skip(gpu, selection: str, root: Path) -> Outcome:
+    """Upstream's HIP/CK suites have no CPU path: without a GPU they are not run at all,
+    but tests missing from the image are still an error (they would not run on a GPU either)."""
+    problem = selection_problem(selection, root)
+    if problem is not None:
+        return problem
     return skip(f"no GPU: {gpu.reason}; upstream's GPU test suite has no CPU mode, so it was not run")

@@ -10,6 +10,7 @@ import platform
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from rocstack_validation import SUITE_SCHEMA, __version__, gpu as gpu_mod
 from rocstack_validation import aot_checks, perf_checks, pytest_checks, python_checks, recipe_checks
@@ -94,7 +95,8 @@ def _correctness(context, gpu) -> list[CheckResult]:
             if gpu.available:
                 body = lambda c=c, selection=selection: _run_selection(context, c, selection, False)
             else:
-                body = lambda: pytest_checks.upstream_gpu_skip(gpu)
+                root = context.project_root or Path("/")
+                body = lambda selection=selection, root=root: pytest_checks.upstream_gpu_skip(gpu, selection, root)
             out.append(run_check(name, "correctness", body, c.name))
     return out
 
