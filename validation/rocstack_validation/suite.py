@@ -72,10 +72,10 @@ def _selections(component) -> list[str]:
     return selections
 
 
-def _run_selection(context, component, selection: str, interpreter: bool) -> Outcome:
-    if context.project_root is None:
+def _run_selection(root: Path | None, component, selection: str, interpreter: bool) -> Outcome:
+    if root is None:
         return Outcome("error", "project tree not found in the image: cannot run the recipe's pytest selection")
-    return pytest_checks.pytest_outcome(selection, context.project_root, interpreter, component_env(component))
+    return pytest_checks.pytest_outcome(selection, root, interpreter, component_env(component))
 
 
 def _numbered(name: str, index: int, count: int) -> str:
@@ -87,15 +87,15 @@ def _correctness(context, gpu) -> list[CheckResult]:
     for c in context.components:
         selections = _selections(c)
         for index, selection in enumerate(selections):
-            body = lambda interp, c=c, selection=selection: _run_selection(context, c, selection, interp)
+            body = lambda interp, c=c, selection=selection: _run_selection(context.project_root, c, selection, interp)
             out += _pytest_pair(_numbered(f"pytest:{c.name}", index, len(selections)), c.name, body, gpu)
         upstream = list(c.policy.pytest_gpu)
+        root = context.project_root or Path("/")  # upstream suites are named by absolute paths in the image
         for index, selection in enumerate(upstream):
             name = _numbered(f"pytest:{c.name}", index, len(upstream)) + "[gpu-upstream]"
             if gpu.available:
-                body = lambda c=c, selection=selection: _run_selection(context, c, selection, False)
+                body = lambda c=c, selection=selection, root=root: _run_selection(root, c, selection, False)
             else:
-                root = context.project_root or Path("/")
                 body = lambda selection=selection, root=root: pytest_checks.upstream_gpu_skip(gpu, selection, root)
             out.append(run_check(name, "correctness", body, c.name))
     return out
