@@ -58,6 +58,8 @@ def test_declared_distribution_is_found_and_its_version_compared(tmp_path, monke
     monkeypatch.syspath_prepend(str(_installed_dist(tmp_path)))
     same = _component("flash-attention-ck", "2.8.3.post2", distribution="valtest_flash_attn")
     assert distribution(same).metadata["Name"] == "valtest_flash_attn"
+    # pip's name normalisation: a recipe may spell it like fbgemm-gpu-rocm6's "fbgemm_gpu-rocm"
+    assert distribution(_component("x", distribution="Valtest-Flash.Attn")).metadata["Name"] == "valtest_flash_attn"
     outcome = python_checks.check_version(same)
     assert outcome.status == "pass" and "valtest_flash_attn 2.8.3.post2 matches" in outcome.evidence
     other = _component("flash-attention-ck", "2.8.4", distribution="valtest_flash_attn")
