@@ -27,6 +27,7 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.attention.configs import prefill_config, prefill_has_tma, prefill_short_limit
+from rocstack_kernels.attention.flash_attention_tma import aot_specializations as tma_aot_specializations
 from rocstack_kernels.attention.flash_attention_tma import launch_tma, tma_path_applies
 from rocstack_kernels.attention.inputs import (
     ATTENTION_DTYPES,
@@ -388,7 +389,7 @@ def aot_specializations(target: Target) -> list[Specialization]:
                              f"{' varlen' if varlen else ''}{' lse' if return_lse else ''}"
                              f"{' short' if tier else ''}")
                     specs.append(Specialization(flash_attention_fwd_kernel, label, args, options))
-    return specs
+    return specs + tma_aot_specializations(target, _plan, AOT_DTYPES, SUPPORTED_HEAD_DIMS, _has_tma, _short_limit)
 
 
 def _bench_cases():

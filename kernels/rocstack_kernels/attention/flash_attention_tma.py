@@ -151,3 +151,40 @@ def launch_tma(q, k, v, out, lse, lse_strides: tuple[int, int], group: int, qk_s
         lse, *lse_strides, seqlen_q, k.shape[1], group, qk_scale,
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n, IS_CAUSAL=causal,
         RETURN_LSE=constexprs["RETURN_LSE"], UPCAST_DOT=constexprs["UPCAST_DOT"], **options)
+
+
+def aot_specializations(target: Target, plan, dtypes, head_dims, has_tma, short_limit) -> list:
+    """The dense launches ``launch_tma`` makes on ``target``, for the AOT build.
+
+    ``plan``/``has_tma``/``short_limit`` are flash_attention's own config functions,
+    passed in (that module imports this one), so the prebuilt variants are exactly
+    the ones the launcher picks: both tile tiers, causal and not, no LSE.
+    """
+    from rocstack_kernels.aot import ExampleTensor
+    from rocstack_kernels.registry import Specialization
+
+    if TensorDescriptor is None or not (target.backend == "cuda" and int(target.arch[2:]) >= 90):
+        return []
+    specs = []
+    for dtype in dtypes:
+        for head_dim in head_dims:
+            if not has_tma(target, head_dim):
+                continue
+            base, row = ExampleTensor(dtype), 16 * head_dim  # a [2, 4096, 16, D] tensor as [B, S, H*D]
+
+            def describe(block_rows: int) -> TensorDescriptor:
+                return TensorDescriptor(base, [2, 4096, row], [4096 * row, row, 1], [1, block_rows, head_dim])
+
+            for causal in (False, True):
+                limit = short_limit(target, head_dim, True, causal)
+                for tier in (None,) if limit is None else (None, limit):
+                    constexprs, options = plan(target, head_dim, dtype, causal, False, False, tier, None, True)
+                    args = {"desc_q": describe(constexprs["BLOCK_M"]), "desc_k": describe(constexprs["BLOCK_N"]),
+                            "desc_v": describe(constexprs["BLOCK_N"]), "desc_o": describe(constexprs["BLOCK_M"]),
+                            "Lse": torch.float32, "stride_lb": 1000, "stride_lh": 17, "seqlen_q": 17,
+                            "seqlen_k": 17, "group_size": 1, "qk_scale": 0.125,
+                            **{k: v for k, v in constexprs.items() if k in flash_attention_fwd_tma_kernel.arg_names}}
+                    label = (f"{str(dtype)[6:]} d{head_dim} {'causal' if causal else 'full'} tma"
+                             f"{' short' if tier else ''}")
+                    specs.append(Specialization(flash_attention_fwd_tma_kernel, label, args, options))
+    return specs
