@@ -154,7 +154,7 @@ class ValidationPolicy(Strict):
     env: dict[str, str] = Field({}, description="environment the component's checks run with (e.g. FBGEMM_TEST_WITH_ROCM=1)")
     benchmark: str | None = Field(
         None, description="command writing this component's metrics JSON ({\"metrics\": {name: value}}) for its perf floors; "
-        "placeholders {python}, {json} (output file), {root} (project root)",
+        "fields {python}, {json} (output file), {root} (project root)",
     )
     perf: dict[str, dict[str, float]] = Field({}, description="arch -> metric -> floor")
     python_checks: list[PythonCheck] = Field(
@@ -163,13 +163,13 @@ class ValidationPolicy(Strict):
 
     @field_validator("benchmark")
     @classmethod
-    def _benchmark_placeholders(cls, command: str | None) -> str | None:
+    def _benchmark_fields(cls, command: str | None) -> str | None:
         if command is None:
             return None
         try:
             command.format(python="python", json="out.json", root=".")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"benchmark command has a bad placeholder ({exc}): use {{python}}, {{json}}, {{root}}") from None
+            raise ValueError(f"benchmark command has an unknown field ({exc}): use {{python}}, {{json}}, {{root}}") from None
         if "{json}" not in command:
             raise ValueError("benchmark command must write its metrics to {json}, the file the validation suite reads")
         return command

@@ -44,7 +44,7 @@ def test_optional_fields_load(tmp_path):
 
 @pytest.mark.parametrize("command,expected", [
     ("{python} bench.py --out out.json", r"demo.yaml:10: field 'validation.benchmark'.*must write its metrics to \{json\}"),
-    ("{python} bench.py --json {output}", r"demo.yaml:10: field 'validation.benchmark'.*bad placeholder \('output'\)"),
+    ("{python} bench.py --json {output}", r"demo.yaml:10: field 'validation.benchmark'.*unknown field \('output'\)"),
 ])
 def test_benchmark_command_must_write_the_json_the_suite_reads(tmp_path, command, expected):
     text = RECIPE.replace('"{python} {root}/bench.py --json {json}"', f'"{command}"')

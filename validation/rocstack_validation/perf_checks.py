@@ -74,7 +74,7 @@ def kernels_of(metrics: list[str]) -> list[str]:
 
 
 def _run_json_command(template: str, what: str, env: dict[str, str] | None = None, **fields) -> dict:
-    """Run a benchmark command whose ``{json}`` placeholder names its output file; return that JSON."""
+    """Run a benchmark command whose ``{json}`` field names its output file; return that JSON."""
     with tempfile.TemporaryDirectory(prefix="rocstack-bench-") as tmp:
         out = Path(tmp) / "bench.json"
         argv = [part.format(python=sys.executable, json=out, **fields) for part in shlex.split(template)]
