@@ -69,7 +69,9 @@ def site(flash_attn_wheel, tmp_path_factory) -> Path:
 
 
 def run_python(site: Path, code: str, env: dict[str, str] | None = None, *args: str) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("FLASH_ATTENTION_")}
+    # TRITON_INTERPRET: the kernel suite sets it process-wide when it shares this pytest run,
+    # and interpreted functions cannot be compiled ahead of time.
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FLASH_ATTENTION_") and k != "TRITON_INTERPRET"}
     full.update(env or {})
     full["PYTHONPATH"] = os.pathsep.join([str(site), str(HERE)])
     return subprocess.run([sys.executable, *(["-c", code] if code else []), *args], capture_output=True, text=True,
