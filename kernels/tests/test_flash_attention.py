@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import math
 
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -25,6 +21,7 @@ from rocstack_kernels.attention.configs import prefill_has_tma
 from rocstack_kernels.attention.flash_attention_tma import tma_path_applies
 from rocstack_kernels.target import target_of
 from rocstack_kernels.testing import TOLERANCE, poisoned, rel_err
+from attention_resources import assert_builds_without_spills
 
 LSE_ATOL = 1e-3  # lse comes from float32 scores of the same rounded inputs: no bf16 rounding in it
 
@@ -213,16 +210,4 @@ def test_gpu_varlen_and_chunked(causal, head_dim, device):
 
 @pytest.mark.slow
 def test_gfx942_hd128_builds_without_spills(tmp_path):
-    # The real AOT compile for CDNA3 (no GPU needed), in a process without the interpreter.
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["TRITON_CACHE_DIR"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "rocstack_kernels.attention.resource_check", "--arch", "gfx942",
-                           "--kernel", "flash_attention", "--match", "d128"],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(rows) == 12, [row["label"] for row in rows]
-    for row in rows:
-        res = row["resources"]
-        assert res["vgpr_spills"] == 0 and res["sgpr_spills"] == 0 and res["scratch_bytes"] == 0, row
-        assert 0 < res["vgprs"] <= 256 and 0 < res["lds_bytes"] <= 65536, row
+    assert_builds_without_spills(tmp_path, "flash_attention", expected_variants=12)

@@ -7,10 +7,6 @@ matrix covers odd and long contexts (1, 17, 1000, 4097, 32768), GQA ratios
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,6 +14,7 @@ import torch
 from rocstack_kernels.attention import paged_attention_decode, paged_attention_reference
 from rocstack_kernels.attention.bench import paged_inputs
 from rocstack_kernels.testing import TOLERANCE, poisoned, rel_err
+from attention_resources import assert_builds_without_spills
 
 
 def _run(seq_lens, q_heads, kv_heads, head_dim, page_size, dtype, device, num_splits=None):
@@ -125,16 +122,4 @@ def test_gpu_large_batch(device):
 
 @pytest.mark.slow
 def test_gfx942_hd128_builds_without_spills(tmp_path):
-    # The real AOT compile for CDNA3 (no GPU needed), in a process without the interpreter.
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["TRITON_CACHE_DIR"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "rocstack_kernels.attention.resource_check", "--arch", "gfx942",
-                           "--kernel", "paged_attention_decode", "--match", "d128"],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(rows) == 6, [row["label"] for row in rows]
-    for row in rows:
-        res = row["resources"]
-        assert res["vgpr_spills"] == 0 and res["sgpr_spills"] == 0 and res["scratch_bytes"] == 0, row
-        assert 0 < res["vgprs"] <= 256 and 0 < res["lds_bytes"] <= 65536, row
+    assert_builds_without_spills(tmp_path, "paged_attention_decode", expected_variants=6)
