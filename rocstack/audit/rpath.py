@@ -16,6 +16,15 @@ from rocstack.audit.resolve import LoadedLib, Loader
 _WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
 _BUILD_TREES = ("/root", "/build", "/home", "/__w", "/workspace", "/github", "/opt/conda/conda-bld")
 
+# Absolute entries under these roots are findings, first match wins:
+# (roots, severity, message with {tag}/{entry}/{root}, hint).
+_BAD_ROOTS = (
+    (_WORLD_WRITABLE, "error", "{tag} entry {entry} is under world-writable {root}: anyone can plant a library there",
+     "use $ORIGIN-relative entries (patchelf --set-rpath '$ORIGIN/...')"),
+    (_BUILD_TREES, "warning", "{tag} entry {entry} points into a build tree ({root})",
+     "use $ORIGIN-relative entries or the install prefix"),
+)
+
 
 def _under(path: str, roots: tuple[str, ...]) -> str | None:
     for root in roots:
@@ -34,19 +43,13 @@ def check_rpath(report: AuditReport, label: str, lib: LoadedLib, loader: Loader)
                            hint="remove the stray ':' from the linker's -rpath (e.g. patchelf --set-rpath)")
                 continue
             if not entry.startswith("$"):
-                root = _under(entry, _WORLD_WRITABLE)
-                if root:
-                    report.add(CHECK_RPATH, "error", label,
-                               f"{tag} entry {entry} is under world-writable {root}: anyone can plant a library there",
-                               evidence=f"{tag}={':'.join(entries)}",
-                               hint="use $ORIGIN-relative entries (patchelf --set-rpath '$ORIGIN/...')")
-                    continue
-                root = _under(entry, _BUILD_TREES)
-                if root:
-                    report.add(CHECK_RPATH, "warning", label,
-                               f"{tag} entry {entry} points into a build tree ({root})",
-                               evidence=f"{tag}={':'.join(entries)}",
-                               hint="use $ORIGIN-relative entries or the install prefix")
+                finding = next(((severity, message.format(tag=tag, entry=entry, root=root), hint)
+                                for roots, severity, message, hint in _BAD_ROOTS
+                                if (root := _under(entry, roots))), None)
+                if finding:
+                    severity, message, hint = finding
+                    report.add(CHECK_RPATH, severity, label, message,
+                               evidence=f"{tag}={':'.join(entries)}", hint=hint)
                     continue
             expanded = loader.expand(entry, lib)
             if expanded and not os.path.isdir(expanded):
