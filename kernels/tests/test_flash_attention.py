@@ -66,6 +66,10 @@ SMALL_CASES = [
     # hd128 dense runs the TMA kernel: ragged tail past the last full tile, GQA, rows with no key.
     (2, 17, 17, 4, 2, 128, False, torch.float16),
     (1, 40, 9, 2, 2, 128, True, torch.bfloat16),
+    # ... and non-causal with seqlen_k a multiple of the tile: the variants without the masked
+    # loop, with GQA and with one KV head per query head (no head division).
+    (2, 32, 32, 4, 2, 128, False, torch.bfloat16),
+    (1, 48, 48, 3, 3, 128, False, torch.float16),
 ]
 
 
@@ -191,7 +195,7 @@ GQA = [(4, 4), (8, 2), (7, 1)]  # ratios 1, 4, 7
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("seqlen", [1, 17, 1000, 4097])
+@pytest.mark.parametrize("seqlen", [1, 17, 1000, 1024, 4097])  # 1024: no ragged tail
 @pytest.mark.parametrize("heads", GQA, ids=lambda h: f"{h[0]}q{h[1]}kv")
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize("dtype, head_dim", [(torch.bfloat16, 64), (torch.bfloat16, 128), (torch.float16, 128),
