@@ -43,13 +43,20 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
     # there. From 4k up the card runs at its 700 W cap (clocks 1.4-1.98 GHz, +-7% between
     # repeats): non-causal, 128x128 was as fast or faster, so the long tier keeps it; causal,
     # 64x64 stayed 3-9% ahead up to 8k in every sweep (its diagonal blocks waste less work).
+    # Re-swept after the TMA kernel lost its empty masked loop and per-element divides
+    # (2026-11-21, second session): the long tier is now 128x64 / 4 warps / 2 stages (one
+    # warpgroup issuing two independent 64-row wgmmas; 98 KiB smem, so two CTAs per SM):
+    # 0.80-0.90x SDPA from S = 2k up against 0.77-0.84x for 128x128 / 8 warps. Causal and
+    # ragged-tail variants of that tile spill about 90 bytes (255 registers) and still
+    # measured as fast as 128x128 at 16k. S <= 1024 non-causal keeps 64x64 (S = 256: 0.81x
+    # vs 0.66-0.83x across two sweeps).
     "hopper": {
         64: {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 4, "num_stages": 3,
              "short": {"max_seqlen": 1024, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3}},
         128: {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3,
               "short": {"max_seqlen": 1024, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
-              "tma": {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3,
-                      "short": {"max_seqlen": 2048, "max_seqlen_causal": 8192,
+              "tma": {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2,
+                      "short": {"max_seqlen": 1024, "max_seqlen_causal": 8192,
                                 "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3}}},
         256: {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 2},
     },

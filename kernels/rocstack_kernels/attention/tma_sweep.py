@@ -28,6 +28,10 @@ VARIANTS = {
     "tma 64x64 w4 s4": {"TMA": True, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 4},
     "tma 64x32 w4 s3": {"TMA": True, "BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 3},
     "tma 64x32 w4 s4": {"TMA": True, "BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 4},
+    "tma 64x128 w4 s2": {"TMA": True, "BLOCK_M": 64, "BLOCK_N": 128, "num_warps": 4, "num_stages": 2},
+    "tma 128x32 w4 s3": {"TMA": True, "BLOCK_M": 128, "BLOCK_N": 32, "num_warps": 4, "num_stages": 3},
+    "tma 128x64 w4 s2": {"TMA": True, "BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+    "tma 128x64 w4 s3": {"TMA": True, "BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
 }
 SHAPES = [(64, 256, 16), (32, 512, 16), (16, 1024, 16), (8, 2048, 16), (4, 4096, 16), (2, 8192, 16),
           (1, 16384, 16), (4, 4096, 32), (1, 16384, 32)]
