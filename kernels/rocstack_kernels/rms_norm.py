@@ -95,9 +95,13 @@ def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, strid
             tl.store(out_row + cols, (x * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
 
 
-def _plan(kernel: str, target: Target, n_cols: int) -> tuple[dict, dict]:
-    """Constexprs and compiler options for one launch; shared by launcher and AOT list."""
-    config = config_for(kernel, target)
+def _plan(kernel: str, target: Target, n_cols: int, override: dict | None = None) -> tuple[dict, dict]:
+    """Constexprs and compiler options for one launch; shared by launcher and AOT list.
+
+    ``override`` replaces keys of the arch's config (for sweeps): ``rows_by_block``,
+    ``warps_by_block``, ``single_tile_max``, ``tile``, ``tiled_warps``.
+    """
+    config = {**config_for(kernel, target), **(override or {})}
     full = triton.next_power_of_2(n_cols)
     if full <= config["single_tile_max"]:
         rows = next((r for limit, r in config.get("rows_by_block", []) if full <= limit), 1)
@@ -133,11 +137,11 @@ def _check(x, weight, eps, residual=None):
     check_same_device(x=x, weight=weight, residual=residual)
 
 
-def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool) -> None:
+def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool, config: dict | None) -> None:
     n_rows, n_cols = x2.shape
     if n_rows == 0:
         return
-    constexprs, options = _plan(kernel, target_of(x2.device), n_cols)
+    constexprs, options = _plan(kernel, target_of(x2.device), n_cols, config)
     grid = (triton.cdiv(n_rows, constexprs["ROWS"]),)
     _rms_norm_kernel[grid](x2, res2, weight, out2, x2.stride(0), res2.stride(0), out2.stride(0),
                            n_rows, n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
@@ -153,23 +157,26 @@ def _output(x: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6,
-             out: torch.Tensor | None = None) -> torch.Tensor:
-    """RMSNorm over the last dimension into ``out`` (allocated when None), which is returned."""
+             out: torch.Tensor | None = None, config: dict | None = None) -> torch.Tensor:
+    """RMSNorm over the last dimension into ``out`` (allocated when None), which is returned.
+
+    ``config`` overrides keys of the per-arch launch config; it exists for tuning sweeps.
+    """
     _check(x, weight, eps)
     x2 = _rows("x", x)
     out = _output(x, out)
-    _launch("rms_norm", x2, x2, weight, out.view(-1, x.shape[-1]), eps, False)
+    _launch("rms_norm", x2, x2, weight, out.view(-1, x.shape[-1]), eps, False, config)
     return out
 
 
 def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6,
-                 out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``residual += x`` in place, then RMSNorm of it; returns ``(out, residual)``."""
+                 out: torch.Tensor | None = None, config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``residual += x`` in place, then RMSNorm of it; returns ``(out, residual)``. ``config``: as rms_norm."""
     _check(x, weight, eps, residual)
     x2 = _rows("x", x)
     res2 = _rows("residual", residual)  # a view, so the kernel's stores land in residual
     out = _output(x, out)
-    _launch("add_rms_norm", x2, res2, weight, out.view(-1, x.shape[-1]), eps, True)
+    _launch("add_rms_norm", x2, res2, weight, out.view(-1, x.shape[-1]), eps, True, config)
     return out, residual
 
 
