@@ -33,15 +33,17 @@ def _rms_norm_rows(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_
     cols = tl.arange(0, BLOCK)
     col_mask = cols < n_cols
     mask = (rows < n_rows)[:, None] & col_mask[None, :]
+    # Every load first (the weight's latency hides behind the reduction), every store last.
+    w = tl.load(w_ptr + cols, mask=col_mask, other=0.0, eviction_policy="evict_last").to(tl.float32)
     x = tl.load(x_ptr + rows[:, None] * stride_x + cols[None, :], mask=mask, other=0.0).to(tl.float32)
     if HAS_RESIDUAL:
         res_ptrs = res_ptr + rows[:, None] * stride_res + cols[None, :]
         total = (x + tl.load(res_ptrs, mask=mask, other=0.0).to(tl.float32)).to(res_ptr.dtype.element_ty)
-        tl.store(res_ptrs, total, mask=mask)
         x = total.to(tl.float32)
     rrms = tl.rsqrt(tl.sum(x * x, axis=1) / n_cols + eps)
-    w = tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
     y = x * rrms[:, None] * w[None, :]
+    if HAS_RESIDUAL:
+        tl.store(res_ptrs, total, mask=mask)
     tl.store(out_ptr + rows[:, None] * stride_out + cols[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -60,13 +62,14 @@ def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, strid
     if SINGLE_TILE:
         cols = tl.arange(0, BLOCK)
         mask = cols < n_cols
+        w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy="evict_last").to(tl.float32)
         x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
         if HAS_RESIDUAL:
             total = (x + tl.load(res_row + cols, mask=mask, other=0.0).to(tl.float32)).to(res_ptr.dtype.element_ty)
-            tl.store(res_row + cols, total, mask=mask)
             x = total.to(tl.float32)
         rrms = tl.rsqrt(tl.sum(x * x, axis=0) / n_cols + eps)
-        w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+        if HAS_RESIDUAL:
+            tl.store(res_row + cols, total, mask=mask)
         tl.store(out_row + cols, (x * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
     else:
         squares = tl.zeros([BLOCK], dtype=tl.float32)
@@ -91,6 +94,8 @@ def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, strid
                 x = tl.load(res_row + cols, mask=mask, other=0.0, eviction_policy="evict_first").to(tl.float32)
             else:
                 x = tl.load(x_row + cols, mask=mask, other=0.0, eviction_policy="evict_first").to(tl.float32)
+            # No evict_last on the weight here: at 65536 it displaced the rows the second
+            # pass re-reads (measured 2587 -> 2440 GB/s on the H100).
             w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
             tl.store(out_row + cols, (x * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
 

@@ -30,12 +30,17 @@ def _gbs(nbytes: int, fn) -> float:
 
 
 def _candidates(hidden: int) -> dict[str, dict]:
-    """Launch-config overrides: rows per program x warps, 8-64 elements per thread."""
+    """Launch-config overrides, 4-64 elements per thread: one tile of ``rows`` rows x
+    warps; and from 4096 up the two-pass tiled kernel (sum of squares over the row kept
+    in L2, then normalize), tile x warps."""
     found = {}
-    for rows, warps in itertools.product((1, 2, 4, 8), (4, 8, 16, 32)):
-        if rows * hidden <= 16384 and 8 <= rows * hidden // (warps * 32) <= 64:
+    for rows, warps in itertools.product((1, 2, 4, 8, 16), (4, 8, 16, 32)):
+        if rows * hidden <= 16384 and 4 <= rows * hidden // (warps * 32) <= 64:
             found[f"rows={rows} warps={warps}"] = {"rows_by_block": [[1 << 30, rows]],
                                                    "warps_by_block": [[1 << 30, warps]]}
+    for tile, warps in itertools.product((1024, 2048, 4096, 8192), (4, 8, 16, 32)):
+        if hidden >= 4096 and tile < hidden and 8 <= tile // (warps * 32) <= 64:
+            found[f"tiled {tile} warps={warps}"] = {"single_tile_max": tile, "tile": tile, "tiled_warps": warps}
     return found
 
 
