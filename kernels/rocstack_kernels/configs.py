@@ -47,6 +47,24 @@ def config_for(kernel: str, target: Target) -> dict:
     return merged
 
 
+def known_keys(kernel: str) -> set[str]:
+    """Every config key ``kernel`` has on some level of data/configs.json."""
+    return {key for level in _table()[kernel].values() for key in level}
+
+
+def with_override(config: dict, override: dict | None, known: set[str], kernel: str) -> dict:
+    """``config`` with the keys of ``override`` replaced (tuning sweeps pass these).
+
+    A key outside ``known`` is refused: silently ignoring a misspelt knob would make
+    a sweep time the default config under another name.
+    """
+    unknown = sorted(set(override or {}) - known)
+    if unknown:
+        raise ValueError(f"config for {kernel} has unknown key(s) {', '.join(unknown)}; "
+                         f"known keys: {', '.join(sorted(known))}")
+    return {**config, **(override or {})}
+
+
 def launch_options(config: dict, target: Target, num_warps: int | None = None) -> dict:
     """Compiler options for one launch: warps, stages, and AMD knobs on hip only."""
     options = {"num_warps": num_warps if num_warps is not None else config.get("num_warps", 4),

@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
-from rocstack_kernels.configs import config_for, launch_options, warps_for_block
+from rocstack_kernels.configs import config_for, known_keys, launch_options, warps_for_block, with_override
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
@@ -104,9 +104,9 @@ def _plan(kernel: str, target: Target, n_cols: int, override: dict | None = None
     """Constexprs and compiler options for one launch; shared by launcher and AOT list.
 
     ``override`` replaces keys of the arch's config (for sweeps): ``rows_by_block``,
-    ``warps_by_block``, ``single_tile_max``, ``tile``, ``tiled_warps``.
+    ``warps_by_block``, ``single_tile_max``, ``tile``, ``tiled_warps``, ...
     """
-    config = {**config_for(kernel, target), **(override or {})}
+    config = with_override(config_for(kernel, target), override, known_keys(kernel), kernel)
     full = triton.next_power_of_2(n_cols)
     if full <= config["single_tile_max"]:
         rows = next((r for limit, r in config.get("rows_by_block", []) if full <= limit), 1)

@@ -2,8 +2,8 @@
 
 ``python -m rocstack_kernels.rms_norm_sweep [--hidden 1024,8192] [--rounds 5] [--json FILE]``
 
-For each hidden size (32768 rows, single-tile sizes), every (rows per program, warps)
-candidate is timed once; the best four are then re-timed in ``--rounds`` interleaved
+For each hidden size (32768 rows, up to 16384), every candidate (one tile of some rows
+per program x warps, and the two-pass tiled kernel's tile x warps) is timed once; the best four are then re-timed in ``--rounds`` interleaved
 rounds together with the shipped config, ``torch.compile`` and ``out.copy_(x)`` over
 the same bytes (the bandwidth one pass of these bytes can reach at this size). Prints
 median GB/s with min-max and the ratio to torch.compile's median, so a "win" that is
@@ -36,7 +36,9 @@ def _candidates(hidden: int) -> dict[str, dict]:
     found = {}
     for rows, warps in itertools.product((1, 2, 4, 8, 16), (4, 8, 16, 32)):
         if rows * hidden <= 16384 and 4 <= rows * hidden // (warps * 32) <= 64:
-            found[f"rows={rows} warps={warps}"] = {"rows_by_block": [[1 << 30, rows]],
+            # single_tile_max: the arch's own limit must not send this candidate to the tiled path.
+            found[f"rows={rows} warps={warps}"] = {"single_tile_max": max(hidden, 16384),
+                                                   "rows_by_block": [[1 << 30, rows]],
                                                    "warps_by_block": [[1 << 30, warps]]}
     for tile, warps in itertools.product((1024, 2048, 4096, 8192), (4, 8, 16, 32)):
         if hidden >= 4096 and tile < hidden and 8 <= tile // (warps * 32) <= 64:

@@ -179,6 +179,7 @@ def _bad_inputs(device):
         ("out", lambda: flash_attention(q, k, v, False, out=torch.empty_like(q[:, :2]))),
         ("k", lambda: flash_attention(q, k.to("meta"), v, False)),
         ("q", lambda: flash_attention([1.0], k, v, False)),
+        ("config", lambda: flash_attention(q, k, v, False, config={"BLOK_M": 64})),  # misspelt knob
     ]
 
 

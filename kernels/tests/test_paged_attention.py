@@ -83,6 +83,7 @@ def _bad_inputs(device):
         ("softmax_scale", lambda: paged_attention_decode(q, k, v, tables, lens, softmax_scale=0)),
         ("out", lambda: paged_attention_decode(q, k, v, tables, lens, out=torch.empty_like(q).bfloat16())),
         ("k_cache", lambda: paged_attention_decode(q, k.to("meta"), v, tables, lens)),
+        ("config", lambda: paged_attention_decode(q, k, v, tables, lens, config={"num_split": 2})),  # misspelt
     ]
 
 

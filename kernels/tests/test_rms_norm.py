@@ -80,6 +80,8 @@ def test_rms_norm_3d_input_and_strided_rows(device):
     (lambda d: add_rms_norm(torch.ones(2, 8, device=d), torch.ones(3, 8, device=d), torch.ones(8, device=d)),
      "residual has shape"),
     (lambda d: rms_norm([1.0], torch.ones(8, device=d)), "x must be a torch.Tensor"),
+    (lambda d: rms_norm(torch.ones(2, 8, device=d), torch.ones(8, device=d), config={"rows": 2}),
+     "config for rms_norm has unknown key"),
 ])
 def test_bad_input_names_the_argument(call, match, device):
     with pytest.raises(ValueError, match=match):

@@ -39,7 +39,7 @@ from rocstack_kernels.attention.inputs import (
 )
 from rocstack_kernels.attention.triton_helpers import dot
 from rocstack_kernels.checks import check_same_device, check_tensor
-from rocstack_kernels.configs import launch_options
+from rocstack_kernels.configs import AMD_ONLY_OPTIONS, launch_options, with_override
 from rocstack_kernels.registry import KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
@@ -186,7 +186,9 @@ def _plan(target: Target, head_dim: int, dtype: torch.dtype, page_size: int, gro
 def _cached_plan(target: Target, head_dim: int, dtype: torch.dtype, page_size: int, group: int, split: bool,
                  override: tuple) -> tuple[dict, dict, dict]:
     config = decode_config(target)
-    config.update(dict(override))
+    # num_splits has no table entry: a sweep may force the split count.
+    config = with_override(config, dict(override), set(config) | set(AMD_ONLY_OPTIONS) | {"num_splits"},
+                           "paged_attention_decode")
     constexprs = {"BLOCK_G": max(16, triton.next_power_of_2(group)), "HEAD_DIM": head_dim,
                   "PAGE_SIZE": page_size, "BLOCK_N": config["BLOCK_N"], "SPLIT": bool(split),
                   "UPCAST_DOT": target.backend == "interpreter" and dtype == torch.bfloat16}
