@@ -54,3 +54,14 @@ def fix_interpreter_scalar_index() -> bool:
     patched._rocstack_fixed = True
     interpreter._patch_lang_tensor = patched
     return True
+
+
+def assert_errors_name_their_argument(cases) -> None:
+    """Each ``(name, call)``: ``call()`` raises a ValueError whose message starts with ``name``."""
+    for name, call in cases:
+        try:
+            call()
+        except ValueError as exc:
+            assert str(exc).startswith(name), f"expected an error about {name}, got: {exc}"
+        else:
+            raise AssertionError(f"expected a ValueError about {name}; the call returned")
