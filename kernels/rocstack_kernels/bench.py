@@ -4,6 +4,11 @@ Measures, on the GPU at hand, the ceilings (device-to-device copy bandwidth coun
 bytes read + written; bf16 8192^3 matmul; FP8 8192^3 ``torch._scaled_mm`` with
 tensorwise scales), then each registry bench case: our kernel and its peers timed
 with ``triton.testing.do_bench`` (CUDA events, median of repeats, after warm-up).
+A case times its implementations in ``ROUNDS`` rounds, the order reversed every
+other round, and reports each one's median over the rounds: under the card's power
+cap the clock an implementation starts at depends on what ran just before it (on
+the H100 a kernel timed right after cuDNN attention read up to 7% slower than the
+same kernel timed later in the round), so a fixed order biases the ratios.
 Prints a table (GB/s or TFLOP/s, % of the measured ceiling, ratio to the best peer),
 and writes JSON and a plot when asked. Run as ``invoke bench`` or
 ``python -m rocstack_kernels.bench``.
@@ -15,6 +20,7 @@ import argparse
 import gc
 import json
 import os
+import statistics
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -25,12 +31,32 @@ from rocstack_kernels import registry
 from rocstack_kernels.registry import BenchSetup
 
 SCHEMA = "rocstack.kernels-bench/v1"
+ROUNDS = 3
 
 
-def time_ms(fn: Callable[[], object]) -> float:
+def time_ms(fn: Callable[[], object], rep: int = 100) -> float:
     import triton.testing
 
-    return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
+    return float(triton.testing.do_bench(fn, warmup=25, rep=rep, return_mode="median"))
+
+
+def interleaved_ms(impls: dict[str, Callable[[], object]], rounds: int = ROUNDS,
+                   rep: int = 40) -> dict[str, list[float] | Exception]:
+    """Each implementation's time in every round (rounds alternate forward and reversed order).
+
+    An implementation that raises keeps its exception instead of times and is not run again.
+    """
+    results: dict[str, list[float] | Exception] = {name: [] for name in impls}
+    names = list(impls)
+    for index in range(rounds):
+        for name in names if index % 2 == 0 else names[::-1]:
+            if isinstance(results[name], Exception):
+                continue
+            try:
+                results[name].append(time_ms(impls[name], rep=rep))
+            except Exception as exc:  # reported by the caller as that implementation's error
+                results[name] = exc
+    return results
 
 
 def _copy_gbps(device: torch.device) -> float:
@@ -67,17 +93,17 @@ def _rate(setup: BenchSetup, ms: float) -> tuple[float, str]:
 def _case_rows(kernel: str, case: registry.BenchCase, device, ceilings: dict) -> list[dict]:
     setup = case.setup(device)
     rows = []
-    for impl, fn in [("rocstack", setup.run), *setup.peers.items()]:
+    for impl, times in interleaved_ms({"rocstack": setup.run, **setup.peers}).items():
         row = {"kernel": kernel, "case": case.name, "impl": impl}
-        try:
-            ms = time_ms(fn)
-        except Exception as exc:  # a peer that cannot run here is reported, not fatal
-            row.update(error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}")
+        if isinstance(times, Exception):  # a peer that cannot run here is reported, not fatal
+            text = str(times).strip()
+            row.update(error=f"{type(times).__name__}: {text.splitlines()[0][:160] if text else ''}")
             rows.append(row)
             continue
+        ms = statistics.median(times)
         rate, unit = _rate(setup, ms)
         ceiling = ceilings.get(setup.ceiling)
-        row.update(ms=ms, rate=rate, unit=unit, ceiling=setup.ceiling,
+        row.update(ms=ms, ms_rounds=times, rate=rate, unit=unit, ceiling=setup.ceiling,
                    pct_of_ceiling=100 * rate / ceiling if ceiling else None)
         rows.append(row)
     peer_rates = [r["rate"] for r in rows[1:] if "rate" in r]

@@ -41,3 +41,21 @@ def test_json_and_plot_are_written(tmp_path):
 def test_bench_without_a_gpu_says_so(capsys):
     assert bench.main(["--kernel", "rms_norm"]) == 2
     assert "no GPU visible" in capsys.readouterr().err
+
+
+def test_rounds_alternate_order_and_a_failing_impl_is_not_rerun(monkeypatch):
+    calls = []
+
+    def fake_time(fn, rep=100):
+        calls.append(fn())
+        return float(len(calls))
+
+    def broken():
+        calls.append("broken")
+        raise RuntimeError("no kernel image for this GPU")
+
+    monkeypatch.setattr(bench, "time_ms", fake_time)
+    times = bench.interleaved_ms({"ours": lambda: "ours", "peer": lambda: "peer", "bad": broken}, rounds=3)
+    assert calls == ["ours", "peer", "broken", "peer", "ours", "ours", "peer"]
+    assert times["ours"] == [1.0, 5.0, 6.0] and times["peer"] == [2.0, 4.0, 7.0]
+    assert isinstance(times["bad"], RuntimeError)
