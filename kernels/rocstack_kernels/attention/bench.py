@@ -61,7 +61,7 @@ def _prefill_case(seqlen: int, heads: int, causal: bool, head_dim: int = 128, gr
         # The peers take [B, H, S, D]; transposed copies are made once, outside the timing.
         qt, kt, vt = (t.transpose(1, 2).contiguous() for t in (q, k, v))
         out = torch.empty_like(q)
-        wrap = _graphed if graph else (lambda fn: fn)
+        wrap = GraphReplay if graph else (lambda fn: fn)
         peers = {"sdpa": wrap(lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal))}
         if not graph and batch * heads * seqlen * seqlen <= NAIVE_MAX_SCORES:
             peers["naive eager"] = lambda: naive_attention(qt, kt, vt, causal)
@@ -104,17 +104,28 @@ def _gathered(cache, tables, seqlen: int):
     return cache[pages].reshape(batch, -1, cache.shape[2], cache.shape[3])[:, :seqlen].transpose(1, 2)
 
 
-def _graphed(fn):
-    """``fn`` captured in a CUDA graph (after a warm-up on a side stream); returns the replay."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return graph.replay
+class GraphReplay:
+    """A captured CUDA graph, callable to replay it.
+
+    Holds ``fn`` as well as the graph: the tensors ``fn`` closes over are the graph's
+    inputs and outputs, and a replay after they are freed writes into memory the
+    allocator has handed back (each later capture starts with ``empty_cache``, so
+    an illegal address on the H100 once a sweep captured a second graph).
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):  # warm-up (and any JIT) outside the capture
+            fn()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            fn()
+
+    def __call__(self) -> None:
+        self.graph.replay()
 
 
 def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8, head_dim: int = 128,
@@ -136,7 +147,7 @@ def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8,
 
         elt = q.element_size()
         kv_bytes = 2 * batch * context * kv_heads * head_dim * elt
-        wrap = _graphed if graph else (lambda fn: fn)
+        wrap = GraphReplay if graph else (lambda fn: fn)
         return BenchSetup(
             run=wrap(lambda: paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out)),
             peers={"sdpa pre-gathered": wrap(lambda: F.scaled_dot_product_attention(q4, k_dense, v_dense,
