@@ -7,7 +7,8 @@ its exact arch (``gfx950``, ``sm90``). So an arch nobody tuned still gets its
 family's or backend's numbers, and a new arch needs no code change.
 
 AMD knobs (``waves_per_eu``, ``matrix_instr_nonkdim``, ``kpack``) reach the compiler
-only on the hip backend; the CUDA backend rejects unknown options.
+only on the hip backend, ``maxnreg`` (a register cap per thread, which can buy one
+more resident program per SM) only on cuda: each backend rejects the other's options.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from importlib import resources
 from rocstack_kernels.target import Target
 
 AMD_ONLY_OPTIONS = ("waves_per_eu", "matrix_instr_nonkdim", "kpack")
+CUDA_ONLY_OPTIONS = ("maxnreg",)
 # gfx950's matrix cores take one K pack; kpack=2 there fails to compile or is wrong.
 ARCHES_WITH_KPACK_1 = ("gfx950",)
 
@@ -66,11 +68,11 @@ def with_override(config: dict, override: dict | None, known: set[str], kernel: 
 
 
 def launch_options(config: dict, target: Target, num_warps: int | None = None) -> dict:
-    """Compiler options for one launch: warps, stages, and AMD knobs on hip only."""
+    """Compiler options for one launch: warps, stages, AMD knobs on hip, ``maxnreg`` on cuda."""
     options = {"num_warps": num_warps if num_warps is not None else config.get("num_warps", 4),
                "num_stages": config.get("num_stages", 1)}
-    if target.is_hip:
-        options.update({key: config[key] for key in AMD_ONLY_OPTIONS if key in config})
+    backend_options = AMD_ONLY_OPTIONS if target.is_hip else CUDA_ONLY_OPTIONS if target.backend == "cuda" else ()
+    options.update({key: config[key] for key in backend_options if key in config})
     return options
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rocstack_kernels import registry
-from rocstack_kernels.configs import config_for
+from rocstack_kernels.configs import config_for, launch_options
 from rocstack_kernels.prebuilt import activate, relocate
 from rocstack_kernels.target import parse_target
 
@@ -107,6 +107,14 @@ def test_moved_build_is_relocated_and_activated(build_dir, tmp_path, monkeypatch
 
 def test_gfx950_configs_keep_kpack_1():
     assert config_for("fp8_rowwise_gemm", parse_target("gfx950"))["kpack"] == 1
+
+
+def test_backend_only_options_reach_only_their_backend():
+    # Each compiler rejects the other's knobs: AMD's on hip only, the register cap on cuda only.
+    config = {"num_warps": 8, "num_stages": 2, "kpack": 2, "waves_per_eu": 2, "maxnreg": 168}
+    assert launch_options(config, parse_target("gfx942")) == {"num_warps": 8, "num_stages": 2, "kpack": 2,
+                                                              "waves_per_eu": 2}
+    assert launch_options(config, parse_target("sm90")) == {"num_warps": 8, "num_stages": 2, "maxnreg": 168}
 
 
 def test_registry_names_are_unique_and_every_entry_has_specs_and_bench_cases():

@@ -139,9 +139,10 @@ def test_tma_and_pointer_kernels_agree_on_fused_qkv_views(causal, device):
     qkv = torch.randn(2, 33, 4 + 1 + 1, 128, dtype=torch.bfloat16, device=device)
     q, k, v = qkv[:, :, :4], qkv[:, :, 4:5], qkv[:, :, 5:]
     ref, _ = flash_attention_reference(q, k, v, causal)
-    for use_tma in (True, False):
-        out = flash_attention(q, k, v, causal, out=poisoned(q.shape, q.dtype, device), config={"TMA": use_tma})
-        assert rel_err(out, ref) < TOLERANCE[torch.bfloat16], f"TMA={use_tma}"
+    # Q_IN_REGS: the TMA kernel with the Q tile kept in registers (Hopper's short tier).
+    for config in ({"TMA": True}, {"TMA": True, "Q_IN_REGS": True}, {"TMA": False}):
+        out = flash_attention(q, k, v, causal, out=poisoned(q.shape, q.dtype, device), config=config)
+        assert rel_err(out, ref) < TOLERANCE[torch.bfloat16], f"config={config}"
 
 
 @pytest.mark.gpu
@@ -180,6 +181,7 @@ def _bad_inputs(device):
         ("k", lambda: flash_attention(q, k.to("meta"), v, False)),
         ("q", lambda: flash_attention([1.0], k, v, False)),
         ("config", lambda: flash_attention(q, k, v, False, config={"BLOK_M": 64})),  # misspelt knob
+        ("config", lambda: flash_attention(q, k, v, False, config={"Q_IN_REGS": True})),  # TMA kernel's only; hd64
     ]
 
 

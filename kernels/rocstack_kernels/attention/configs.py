@@ -50,6 +50,10 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
     # ragged-tail variants of that tile spill about 90 bytes (255 registers) and still
     # measured as fast as 128x128 at 16k. S <= 1024 non-causal keeps 64x64 (S = 256: 0.81x
     # vs 0.66-0.83x across two sweeps).
+    # Third session (graph-timed, interleaved sweep): the short tier keeps Q in registers
+    # (``Q_IN_REGS``; wgmma reads it from registers, 16 KiB less smem): 0.765x SDPA at S = 512
+    # and 0.774x at 1024 against 0.745x / 0.738x for the same tile with Q in smem. Three CTAs
+    # per SM (2 stages, Q in registers, maxnreg 168: 64 KiB smem) lost 10-15% to 3 stages.
     "hopper": {
         64: {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 4, "num_stages": 3,
              "short": {"max_seqlen": 1024, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3}},
@@ -57,7 +61,8 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
               "short": {"max_seqlen": 1024, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
               "tma": {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2,
                       "short": {"max_seqlen": 1024, "max_seqlen_causal": 8192,
-                                "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3}}},
+                                "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3,
+                                "Q_IN_REGS": True}}},
         256: {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 2},
     },
     "hip": {

@@ -41,7 +41,7 @@ from rocstack_kernels.attention.inputs import (
 )
 from rocstack_kernels.attention.triton_helpers import dot
 from rocstack_kernels.checks import check_same_device, check_tensor
-from rocstack_kernels.configs import AMD_ONLY_OPTIONS, launch_options, with_override
+from rocstack_kernels.configs import AMD_ONLY_OPTIONS, CUDA_ONLY_OPTIONS, launch_options, with_override
 from rocstack_kernels.registry import KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
@@ -234,10 +234,13 @@ def _check_inputs(q, k, v, cu_seqlens_q, cu_seqlens_k) -> tuple[bool, int]:
 def _cached_plan(target: Target, head_dim: int, dtype: torch.dtype, causal: bool, varlen: bool,
                  return_lse: bool, short: bool, tma: bool, override: tuple) -> tuple[dict, dict]:
     config = prefill_config(target, head_dim, short, tma)
-    config = with_override(config, dict(override), set(config) | set(AMD_ONLY_OPTIONS), "flash_attention")
+    known = set(config) | set(AMD_ONLY_OPTIONS) | set(CUDA_ONLY_OPTIONS) | ({"Q_IN_REGS"} if tma else set())
+    config = with_override(config, dict(override), known, "flash_attention")
     constexprs = {"HEAD_DIM": head_dim, "BLOCK_M": config["BLOCK_M"], "BLOCK_N": config["BLOCK_N"],
                   "IS_CAUSAL": causal, "IS_VARLEN": varlen, "RETURN_LSE": return_lse,
                   "UPCAST_DOT": target.backend == "interpreter" and dtype == torch.bfloat16}
+    if tma:
+        constexprs["Q_IN_REGS"] = bool(config.get("Q_IN_REGS", False))
     return constexprs, launch_options(config, target)
 
 

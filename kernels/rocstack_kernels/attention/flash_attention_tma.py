@@ -76,7 +76,7 @@ def flash_attention_fwd_tma_kernel(
     seqlen_q, seqlen_k, group_size, qk_scale,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     IS_CAUSAL: tl.constexpr, RETURN_LSE: tl.constexpr, UPCAST_DOT: tl.constexpr = False,
-    TAIL: tl.constexpr = True, GQA: tl.constexpr = True,
+    TAIL: tl.constexpr = True, GQA: tl.constexpr = True, Q_IN_REGS: tl.constexpr = False,
 ):
     head = tl.program_id(1)
     batch = tl.program_id(2)
@@ -95,6 +95,13 @@ def flash_attention_fwd_tma_kernel(
     else:
         kv_col = q_col
     q = desc_q.load([batch, m0, q_col]).reshape([BLOCK_M, HEAD_DIM])
+    if Q_IN_REGS:
+        # Triton feeds a dot operand that comes straight from a load to wgmma from shared
+        # memory and keeps it there for the whole loop; one that is computed stays in
+        # registers (wgmma's register-A form). Adding zeros (exact; -0 becomes +0, which
+        # no product sees) frees the Q tile's shared memory: 64x64 tiles with 2 stages
+        # then need 64 KiB, room for three CTAs per SM with a register cap.
+        q = q + tl.zeros_like(q)
 
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
@@ -168,7 +175,7 @@ def launch_tma(q, k, v, out, lse, lse_strides: tuple[int, int], group: int, qk_s
         lse, *lse_strides, seqlen_q, k.shape[1], group, qk_scale,
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n, IS_CAUSAL=causal,
         RETURN_LSE=constexprs["RETURN_LSE"], UPCAST_DOT=constexprs["UPCAST_DOT"],
-        TAIL=causal or k.shape[1] % block_n != 0, GQA=group > 1, **options)
+        TAIL=causal or k.shape[1] % block_n != 0, GQA=group > 1, Q_IN_REGS=constexprs["Q_IN_REGS"], **options)
 
 
 def aot_specializations(target: Target, plan, dtypes, head_dims, has_tma, short_limit) -> list:
