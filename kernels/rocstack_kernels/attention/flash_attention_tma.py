@@ -34,6 +34,7 @@ except ImportError:  # triton < 3.4 has no host tensor descriptors: the pointer 
     TensorDescriptor = None
 
 from rocstack_kernels.attention.triton_helpers import dot
+from rocstack_kernels.launch import SpecializedLauncher
 from rocstack_kernels.target import Target
 
 
@@ -143,6 +144,10 @@ def flash_attention_fwd_tma_kernel(
         tl.store(Lse + batch.to(tl.int64) * stride_lb + head * stride_lh + offs_m, lse, mask=offs_m < seqlen_q)
 
 
+_launcher = SpecializedLauncher(flash_attention_fwd_tma_kernel)
+_CONSTEXPRS = ("HEAD_DIM", "BLOCK_M", "BLOCK_N", "IS_CAUSAL", "RETURN_LSE", "UPCAST_DOT", "TAIL", "GQA", "Q_IN_REGS")
+
+
 def _describable(t: torch.Tensor) -> bool:
     """Whether [B, S, H, D] ``t`` can be viewed as [B, S, H * D] with 16-byte aligned strides."""
     # One stride() call per tensor: each costs about a microsecond of launcher time.
@@ -171,13 +176,20 @@ def launch_tma(q, k, v, out, lse, lse_strides: tuple[int, int], group: int, qk_s
     """Launch the TMA kernel on dense [B, S, H, D] tensors (``tma_path_applies`` holds)."""
     block_m, block_n, head_dim = constexprs["BLOCK_M"], constexprs["BLOCK_N"], constexprs["HEAD_DIM"]
     batch, seqlen_q, heads = q.shape[0], q.shape[1], q.shape[2]
+    seqlen_k = k.shape[1]
     grid = (triton.cdiv(seqlen_q, block_m), heads, batch)
-    flash_attention_fwd_tma_kernel[grid](
-        _descriptor(q, block_m), _descriptor(k, block_n), _descriptor(v, block_n), _descriptor(out, block_m),
-        lse, *lse_strides, seqlen_q, k.shape[1], group, qk_scale,
-        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n, IS_CAUSAL=causal,
-        RETURN_LSE=constexprs["RETURN_LSE"], UPCAST_DOT=constexprs["UPCAST_DOT"],
-        TAIL=causal or k.shape[1] % block_n != 0, GQA=group > 1, Q_IN_REGS=constexprs["Q_IN_REGS"], **options)
+    args = {"desc_q": _descriptor(q, block_m), "desc_k": _descriptor(k, block_n),
+            "desc_v": _descriptor(v, block_n), "desc_o": _descriptor(out, block_m),
+            "Lse": lse, "stride_lb": lse_strides[0], "stride_lh": lse_strides[1],
+            "seqlen_q": seqlen_q, "seqlen_k": seqlen_k, "group_size": group, "qk_scale": qk_scale,
+            "HEAD_DIM": head_dim, "BLOCK_M": block_m, "BLOCK_N": block_n, "IS_CAUSAL": causal,
+            "RETURN_LSE": constexprs["RETURN_LSE"], "UPCAST_DOT": constexprs["UPCAST_DOT"],
+            "TAIL": causal or seqlen_k % block_n != 0, "GQA": group > 1, "Q_IN_REGS": constexprs["Q_IN_REGS"]}
+    # What Triton specializes on here: the dtypes, the descriptors' block shapes (constexprs),
+    # the constexprs and options, the device. The integers are do_not_specialize; Lse is a
+    # torch allocation of float32 (16-byte aligned) in every launch.
+    key = (q.dtype, q.device, *(args[name] for name in _CONSTEXPRS), *sorted(options.items()))
+    _launcher(key, grid, args, options)
 
 
 def aot_specializations(target: Target, plan, dtypes, head_dims, has_tma, short_limit) -> list:
