@@ -59,3 +59,14 @@ def test_rounds_alternate_order_and_a_failing_impl_is_not_rerun(monkeypatch):
     assert calls == ["ours", "peer", "broken", "peer", "ours", "ours", "peer"]
     assert times["ours"] == [1.0, 5.0, 6.0] and times["peer"] == [2.0, 4.0, 7.0]
     assert isinstance(times["bad"], RuntimeError)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: the no-GPU refusal cannot be exercised here")
+def test_tma_sweep_without_a_gpu_says_so_and_refuses_unknown_variants(capsys):
+    from rocstack_kernels.attention import tma_sweep
+
+    assert tma_sweep.main(["--variants", "shipped"]) == 2
+    assert "no GPU visible" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        tma_sweep.main(["--variants", "128x128 w9"])
+    assert exit_info.value.code == 2 and "unknown variant(s) 128x128 w9" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +96,9 @@ def main(argv=None) -> int:
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    if not torch.cuda.is_available():
+        print("error: no GPU visible to torch; the sweep needs an sm90+ GPU (the TMA kernel)", file=sys.stderr)
+        return 2
     rows = []
     for batch, seqlen, heads in SHAPES:
         if not args.min_seqlen <= seqlen <= args.max_seqlen:
