@@ -151,7 +151,8 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(report: dict, path: str) -> None:
+def write_json(report: dict | list, path: str) -> None:
+    """``report`` as JSON at ``path``, written to a temporary file first: never half-written."""
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as handle:
         json.dump(report, handle, indent=1)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 
 import torch
 import triton.testing
 
+from rocstack_kernels.bench import write_json
 from rocstack_kernels.rms_norm import add_rms_norm, add_rms_norm_torch, rms_norm, rms_norm_torch
 
 ROWS = 32768
@@ -100,8 +100,7 @@ def main(argv=None) -> int:
                 print(f"{row['kernel']:<13} {row['shape']:<11} {row['impl']:<20} {row['median_gbs']:6.0f} GB/s "
                       f"({row['min_gbs']:.0f}-{row['max_gbs']:.0f})  {row['vs_compile']:.3f}x torch.compile", flush=True)
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+        write_json(rows, args.json)
     return 0
 
 

@@ -16,7 +16,6 @@ output (float64).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 
 from rocstack_kernels.attention.bench import GraphReplay
 from rocstack_kernels.attention.flash_attention import attention_flops, flash_attention
-from rocstack_kernels.bench import interleaved_ms
+from rocstack_kernels.bench import interleaved_ms, write_json
 from rocstack_kernels.testing import rel_err
 
 _SHORT = {"TMA": True, "BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4}
@@ -108,8 +107,7 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(_line(row), flush=True)
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+        write_json(rows, args.json)
     return 0
 
 

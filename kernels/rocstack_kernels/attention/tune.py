@@ -12,7 +12,6 @@ the sweep reports, it does not rewrite data.
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from rocstack_kernels.attention.bench import paged_inputs
 from rocstack_kernels.attention.flash_attention import attention_flops, flash_attention
 from rocstack_kernels.attention.paged_attention import paged_attention_decode
+from rocstack_kernels.bench import write_json
 from rocstack_kernels.testing import rel_err
 
 PREFILL_CANDIDATES = [
@@ -141,8 +141,7 @@ def main(argv=None) -> int:
             + (sweep_decode(device) if args.only != "prefill" else []))
     print(format_rows(rows))
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+        write_json(rows, args.json)
     return 0
 
 
