@@ -31,8 +31,8 @@ NOOP_TARGET_S = 10.0
 
 
 def _timed_build(project: Path, arch: str, **kwargs) -> tuple[float, dict]:
-    from rocstack.build.builder import build_image
-    from rocstack.build.progress import parse_log
+    from rocstack.imaging.builder import build_image
+    from rocstack.imaging.progress import parse_log
     from rocstack.recipes.catalog import Catalog
 
     started = time.monotonic()
@@ -44,8 +44,8 @@ def _timed_build(project: Path, arch: str, **kwargs) -> tuple[float, dict]:
 
 def _plain_docker_build(context: Path) -> float:
     """The peer: the same staged context through the docker CLI alone (same secrets)."""
-    from rocstack.build.engine import buildkit_cli
-    from rocstack.build.index import build_secret_args, host_index_settings
+    from rocstack.engine import buildkit_cli
+    from rocstack.imaging.index import build_secret_args, host_index_settings
 
     cli = buildkit_cli()
     with build_secret_args(host_index_settings()) as secrets:
@@ -56,7 +56,7 @@ def _plain_docker_build(context: Path) -> float:
 
 
 def _cold_base_seconds(client) -> float:
-    from rocstack.build.base import build_base
+    from rocstack.imaging.base import build_base
     from rocstack.recipes.catalog import Catalog
 
     result = build_base(client, Catalog(REPO).stack("local"), f"{PREFIX}/base:cold")
@@ -71,8 +71,8 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
-    from rocstack.build.context import snapshot_project
-    from rocstack.build.engine import connect
+    from rocstack.imaging.context import snapshot_project
+    from rocstack.engine import connect
 
     work = Path(tempfile.mkdtemp(prefix="rocstack-bench-"))
     os.environ["ROCSTACK_HOME"] = str(work / "home")

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from rocstack import __version__
+from rocstack.contracts import LABEL_ARCHES, LABEL_COMPONENTS, LABEL_STACK, compact_json
 from rocstack.errors import RecipeError
 from rocstack.recipes.catalog import Selection
 from rocstack.recipes.models import ComponentRecipe
@@ -86,16 +87,20 @@ def _component_context(recipe: ComponentRecipe, selection: Selection, resources:
     }
 
 
+def source_refs(selection: Selection) -> dict[str, str]:
+    """Component name -> pinned source ref (the components label, and the build manifest's refs)."""
+    return {r.name: _source_ref(r) for r in selection.components}
+
+
 def _labels(selection: Selection) -> dict[str, str]:
-    components = {r.name: _source_ref(r) for r in selection.components}
     return {
         "org.opencontainers.image.title": f"rocstack {selection.stack.name}",
         "org.opencontainers.image.description": selection.stack.description or f"rocstack stack {selection.stack.name}",
         "org.opencontainers.image.vendor": "rocstack",
         "org.opencontainers.image.version": __version__,
-        "io.rocstack.stack": selection.stack.name,
-        "io.rocstack.arches": selection.arch_list,
-        "io.rocstack.components": json.dumps(components, sort_keys=True, separators=(",", ":")),
+        LABEL_STACK: selection.stack.name,
+        LABEL_ARCHES: selection.arch_list,
+        LABEL_COMPONENTS: compact_json(source_refs(selection)),
     }
 
 

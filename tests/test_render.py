@@ -18,7 +18,7 @@ GOLDEN = REPO / "tests" / "golden"
 RESOURCES = BuildResources(cpus=16, memory_gb=64)
 
 # Every shipped stack at its default arches, plus the multi-arch default-stack build CI makes.
-CASES = [(s.name, ",".join(s.default_arches)) for s in Catalog(REPO).stacks()] + [("local", "gfx90a,gfx942")]
+CASES = [(s.name, ",".join(map(str, s.default_arches))) for s in Catalog(REPO).stacks()] + [("local", "gfx90a,gfx942")]
 
 
 def render(stack, arch, **kw):

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from invoke import task
 
-from rocstack.cli.common import user_errors
-from rocstack.recipes.catalog import Catalog
+from rocstack.cli.common import task_log, user_errors
+from rocstack.contracts import DEFAULT_STACK
 
 
 @task(help={
-    "stack": "stack whose debootstrap base to make (default: local)",
+    "stack": f"stack whose debootstrap base to make (default: {DEFAULT_STACK})",
     "force": "rebuild even when an image with the same inputs exists",
 })
 @user_errors
-def base(c, stack="local", force=False):
+def base(c, stack=DEFAULT_STACK, force=False):
     """Make (or reuse) the locally built base image of a stack: debootstrap + import."""
-    from rocstack.build.base import ensure_base, require_local_base
-    from rocstack.build.engine import connect
+    from rocstack.engine import connect
+    from rocstack.imaging.base import ensure_base, require_local_base
+    from rocstack.recipes.catalog import Catalog
 
     recipe = Catalog.default().stack(stack)
     require_local_base(recipe)
-    result = ensure_base(connect(), recipe, force=force, say=lambda text: print(text, file=sys.stderr))
+    result = ensure_base(connect(), recipe, force=force, say=task_log().step)
     state = "reused" if result.reused else f"built in {result.seconds:.0f}s"
     print(f"{result.tag} {result.image_id} ({state})")
 
@@ -33,7 +33,7 @@ def base(c, stack="local", force=False):
     iterable=["wheelhouse"],
     help={
         "arch": "gfx arch or comma list (gfx90a,gfx942) for one image; default: the stack's default_arches",
-        "stack": "stack name (see `rocstack stacks`); default: local",
+        "stack": f"stack name (see `rocstack stacks`); default: {DEFAULT_STACK}",
         "wheelhouse": "directory of local wheels (torch at air-gapped sites); repeatable; "
         "default: the host pip's find-links directories",
         "quiet": "no progress output; print only the image tag",
@@ -44,20 +44,22 @@ def base(c, stack="local", force=False):
     },
 )
 @user_errors
-def build(c, arch="", stack="local", wheelhouse=None, quiet=False, json_=False, log="", templates="", no_cache=False):
+def build(c, arch="", stack=DEFAULT_STACK, wheelhouse=None, quiet=False, json_=False, log="", templates="",
+          no_cache=False):
     """Build a stack's image for the given arches on the Docker engine (BuildKit)."""
-    from rocstack.build.builder import BuildFailed, build_image
+    from rocstack.imaging.builder import BuildFailed, build_image
+    from rocstack.imaging.options import compute_build_options
 
+    options = compute_build_options(
+        stack=stack,
+        arch=arch or None,
+        wheelhouses=[Path(w) for w in wheelhouse or []],
+        templates=templates or None,
+        log_copy=Path(log) if log else None,
+        no_cache=no_cache,
+    )
     try:
-        result = build_image(
-            stack=stack,
-            arch=arch or None,
-            wheelhouses=[Path(w) for w in wheelhouse or []],
-            quiet=quiet,
-            template_dirs=[Path(templates)] if templates else None,
-            log_copy=Path(log) if log else None,
-            no_cache=no_cache,
-        )
+        result = build_image(options, task_log(quiet))
     except BuildFailed as failure:
         for line in failure.tail:
             print(f"  | {line}", file=sys.stderr)

@@ -6,31 +6,15 @@ import json
 from pathlib import Path
 
 from invoke import task
-from rich.console import Console
-from rich.table import Table
 
-from rocstack.cli.common import user_errors
-from rocstack.registry import keys as keyring
-from rocstack.registry.attestation import VerificationError
-from rocstack.registry.catalog import judge, scan
-from rocstack.registry.config import default_registry, load_config
-from rocstack.registry.oci import RegistryClient, parse_registry
-from rocstack.registry.pull import DEFAULT_STACK, PullResult, repositories
-from rocstack.registry.pull import pull as pull_image
-from rocstack.registry.push import push as push_image
-
-
-def _print(table: Table) -> None:
-    console = Console()
-    if not console.is_terminal:  # piped or logged: don't squeeze the table into 80 columns
-        console = Console(width=200)
-    console.print(table)
+from rocstack.cli.common import help_if_asked, print_table, require, task_log, user_errors
+from rocstack.contracts import DEFAULT_STACK
 
 
 @task(
     auto_shortflags=False,
     help={
-        "image": "local image to push (name:tag or id)",
+        "image": "local image to push (name:tag or id) (required)",
         "registry": "HOST[:PORT]/REPO (default: $ROCSTACK_REGISTRY, else config.json 'registry')",
         "tag": "tag in the registry (default: the image's rocstack/<stack>:TAG tag)",
         "allow-unvalidated": "push an image without a passing report, marked unvalidated in its attestation",
@@ -39,8 +23,11 @@ def _print(table: Table) -> None:
     }
 )
 @user_errors
-def push(c, image, registry=None, tag=None, allow_unvalidated=False, report=None, key=None):
+def push(c, image="", registry=None, tag=None, allow_unvalidated=False, report=None, key=None):
     """Push a validated image and its signed validation attestation to a registry."""
+    from rocstack.registry.push import push as push_image
+
+    require(image, "--image", "rocstack push --image rocstack/local:gfx942-latest --registry HOST/REPO")
     result = push_image(
         image,
         registry=registry,
@@ -48,6 +35,7 @@ def push(c, image, registry=None, tag=None, allow_unvalidated=False, report=None
         allow_unvalidated=allow_unvalidated,
         report_dir=Path(report) if report else None,
         key_path=Path(key) if key else None,
+        say=task_log().step,
     )
     state = "validated (verdict pass)" if result.validated else f"UNVALIDATED ({result.unvalidated_reason})"
     where = "tag + referrers API" if result.indexed_by_referrers else f"tag {result.attestation_tag}"
@@ -59,19 +47,22 @@ def push(c, image, registry=None, tag=None, allow_unvalidated=False, report=None
 @task(
     auto_shortflags=False,
     help={
-        "arch": "GPU target ID the image must run on, e.g. gfx942 or gfx90a:xnack+",
+        "arch": "GPU target ID the image must run on, e.g. gfx942 or gfx90a:xnack+ (required)",
         "stack": f"stack name (default: {DEFAULT_STACK})",
         "registry": "HOST[:PORT][/REPO] (default: $ROCSTACK_REGISTRY, else config.json 'registry')",
         "tag": "local name for the pulled image (default: its registry name and rocstack/<stack>:<tag>)",
     }
 )
 @user_errors
-def pull(c, arch, stack=DEFAULT_STACK, registry=None, tag=None):
+def pull(c, arch="", stack=DEFAULT_STACK, registry=None, tag=None):
     """Pull the newest image of a stack whose signed attestation verifies for an arch."""
-    _report_pull(pull_image(arch, stack=stack, registry=registry, local_tag=tag))
+    from rocstack.registry.pull import pull as pull_image
+
+    require(arch, "--arch", "rocstack pull --arch gfx942 --registry HOST/REPO")
+    _report_pull(pull_image(arch, stack=stack, registry=registry, local_tag=tag, say=task_log().step))
 
 
-def _report_pull(result: PullResult) -> None:
+def _report_pull(result) -> None:
     payload = result.verified.payload
     checks = (payload.get("validation") or {}).get("checks") or []
     counts = {s: sum(1 for c in checks if c.get("status") == s) for s in ("pass", "skip", "fail", "error")}
@@ -101,6 +92,13 @@ def _report_pull(result: PullResult) -> None:
 @user_errors
 def images(c, registry=None, json_=False):
     """List a registry's rocstack images: stacks, arches, digests, verdicts, dates."""
+    from rocstack.registry import keys as keyring
+    from rocstack.registry.attestation import VerificationError
+    from rocstack.registry.catalog import judge, scan
+    from rocstack.registry.config import default_registry
+    from rocstack.registry.oci import RegistryClient, parse_registry
+    from rocstack.registry.pull import repositories
+
     ref = parse_registry(default_registry(registry))
     client = RegistryClient(ref)
     client.ping()
@@ -127,25 +125,19 @@ def images(c, registry=None, json_=False):
     if json_:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"images in {ref}")
-    for column in ("repository:tags", "stack", "arches", "digest", "verdict", "created"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            f"{row['repository']}:{','.join(row['tags'])}",
-            row["stack"] or "-",
-            ",".join(row["arches"]) or "-",
-            row["digest"][:19],
-            row["verdict"],
-            row["created"][:19],
-        )
-    _print(table)
+    print_table(f"images in {ref}", ["repository:tags", "stack", "arches", "digest", "verdict", "created"], [
+        [f"{row['repository']}:{','.join(row['tags'])}", row["stack"] or "-", ",".join(row["arches"]) or "-",
+         row["digest"][:19], row["verdict"], row["created"][:19]]
+        for row in rows
+    ])
 
 
 @task(auto_shortflags=False, help={"name": "a label for the key in the trusted list (e.g. your team)"})
 @user_errors
 def generate(c, name=""):
     """Generate an ed25519 signing key pair; its public half becomes trusted."""
+    from rocstack.registry import keys as keyring
+
     made = keyring.generate_key(name)
     print(f"key {made.key_id}")
     print(f"  private {made.private_path} (mode 0600: keep it secret, never put it in an image)")
@@ -158,6 +150,9 @@ def generate(c, name=""):
 @user_errors
 def trust(c, file, name=""):
     """Trust a public key: attestations it signed will verify on pull."""
+    from rocstack.registry import keys as keyring
+
+    help_if_asked(file, "keys.trust")
     kid = keyring.trust_key(Path(file), name)
     print(f"trusted {kid}")
 
@@ -166,6 +161,9 @@ def trust(c, file, name=""):
 @user_errors
 def untrust(c, key_id):
     """Stop trusting a public key."""
+    from rocstack.registry import keys as keyring
+
+    help_if_asked(key_id, "keys.untrust")
     keyring.untrust_key(key_id)
     print(f"no longer trusted: {key_id}")
 
@@ -174,13 +172,14 @@ def untrust(c, key_id):
 @user_errors
 def list_keys(c):
     """List trusted public keys and the signing key."""
+    from rocstack.registry import keys as keyring
+    from rocstack.registry.config import load_config
+
     signing = load_config().get("signing_key")
-    table = Table(title="trusted keys")
-    for column in ("key id", "name", "added", "signs pushes"):
-        table.add_column(column)
-    for kid, record in keyring.trusted_key_names().items():
-        table.add_row(kid, record.get("name", ""), record.get("added", ""), "yes" if kid == signing else "")
-    _print(table)
+    print_table("trusted keys", ["key id", "name", "added", "signs pushes"], [
+        [kid, record.get("name", ""), record.get("added", ""), "yes" if kid == signing else ""]
+        for kid, record in keyring.trusted_key_names().items()
+    ])
 
 
 TASKS = [push, pull, images]

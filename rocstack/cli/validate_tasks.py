@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from invoke import Exit, task
-from rich.console import Console
 
 from rocstack.cli.common import user_errors
 from rocstack.errors import RocstackError
@@ -22,8 +21,10 @@ from rocstack.errors import RocstackError
 @user_errors
 def validate(c, image=None, local=False, stack=None, arch=None, report=None, json_=False):
     """Validate an image: static audit, imports and versions, kernel tests, benchmarks. Exit 0 pass, 1 fail, 2 could not run."""
+    from rich.console import Console
+
     from rocstack.validate import validate_image, validate_local
-    from rocstack.validate.store import report_json
+    from rocstack.validate.store import check_report_dir, report_json
     from rocstack.validate.summary import print_summary
 
     if bool(image) == bool(local):
@@ -31,6 +32,8 @@ def validate(c, image=None, local=False, stack=None, arch=None, report=None, jso
                             "e.g. `invoke validate --image rocstack/local:gfx942-latest --report out/`")
     if image and (stack or arch):
         raise RocstackError("--stack and --arch apply to --local only", "an image's manifest says its stack and arches")
+    if report:
+        check_report_dir(report)  # before a validation that may take many minutes
     outcome = validate_image(image, report) if image else validate_local(stack, arch, report)
     if json_:
         sys.stdout.write(report_json(outcome.report))

@@ -11,18 +11,16 @@ from pathlib import Path
 from packaging.version import Version
 
 from rocstack.arches import TargetID, get_arch, parse_arch_list
+from rocstack.contracts import DEFAULT_STACK, PROJECT_PATH
 from rocstack.errors import ArchError, RecipeError
 from rocstack.recipes.loader import load_component, load_stack
 from rocstack.recipes.models import ComponentRecipe, Stack
-
-DEFAULT_STACK = "local"
-
 
 def project_root() -> Path:
     """Where recipes/ and images/ live: $ROCSTACK_ROOT, else the checkout (or image copy) holding this package."""
     env = os.environ.get("ROCSTACK_ROOT")
     candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2], Path("/opt/rocstack/src"), Path.cwd()]
+    candidates += [Path(__file__).resolve().parents[2], Path(PROJECT_PATH), Path.cwd()]
     for candidate in candidates:
         if (candidate / "recipes").is_dir() and (candidate / "images").is_dir():
             return candidate
@@ -107,10 +105,16 @@ def refusal_reason(stack: Stack, recipe: ComponentRecipe, target: TargetID) -> s
     return None
 
 
-def select(catalog: Catalog, stack_name: str | None, arch: str | None) -> Selection:
-    """Resolve a stack and an --arch value, refusing impossible selections before any build starts."""
+def select(catalog: Catalog, stack_name: str | None, arch: str | list[TargetID] | None) -> Selection:
+    """Resolve a stack and an --arch value (text, or target IDs parsed already), refusing impossible
+    selections before any build starts."""
     stack = catalog.stack(stack_name or DEFAULT_STACK)
-    targets = parse_arch_list(arch if arch else stack.default_arches)
+    if not arch:
+        targets = list(stack.default_arches)
+    elif isinstance(arch, str):
+        targets = parse_arch_list(arch)
+    else:
+        targets = list(arch)
     components = tuple(catalog.component(name) for name in stack.components)
     # dict.fromkeys: a stack-wide reason (ROCm too old) is said once, not once per component
     problems = list(dict.fromkeys(

@@ -12,9 +12,9 @@ import re
 from typing import Annotated, Literal, Union
 
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
-from rocstack.arches import all_arches
+from rocstack.arches import TargetID, all_arches
 from rocstack.arches import parse_target_id as _parse_target_id
 from rocstack.errors import ArchError
 
@@ -32,6 +32,18 @@ def parse_target_id(text: str):
         return _parse_target_id(text)
     except ArchError as exc:
         raise ValueError(exc.one_line()) from None
+
+
+def _target(value) -> TargetID:
+    if isinstance(value, TargetID):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"an arch is a string such as gfx942, not {type(value).__name__}")
+    return parse_target_id(value)
+
+
+# A target ID parsed once, where the recipe is loaded; it flows down typed (written back as text).
+Target = Annotated[TargetID, PlainValidator(_target), PlainSerializer(str, return_type=str)]
 
 
 def _check_version(text: str) -> str:
@@ -273,7 +285,7 @@ class Stack(Strict):
     triton: str | None = Field(None, description="triton version pinned in the Python env")
     system_packages: list[str] = Field([], description="apt packages of the Python env stage")
     components: list[str] = Field(min_length=1)
-    default_arches: list[str] = ["gfx942"]
+    default_arches: tuple[Target, ...] = Field((_parse_target_id("gfx942"),), min_length=1)
     template: str | None = Field(None, description="template (relative to images/) that extends Dockerfile.j2")
     ci: Literal["build", "render"] = Field(
         "render", description="what CI proves for this stack: built and validated, or rendered only"
@@ -283,13 +295,6 @@ class Stack(Strict):
     @classmethod
     def _versions(cls, value: str | None) -> str | None:
         return None if value is None else _check_version(value)
-
-    @field_validator("default_arches")
-    @classmethod
-    def _known_default_arches(cls, arches: list[str]) -> list[str]:
-        for arch in arches:
-            parse_target_id(arch)
-        return arches
 
     @model_validator(mode="after")
     def _rocm_matches_torch(self) -> "Stack":

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rocstack.arches import TargetID
+from rocstack.contracts import LABEL_STACK, parse_labels
 from rocstack.registry import artifacts, attestation
 from rocstack.registry.attestation import Verified, VerificationError
 from rocstack.registry.oci import DOCKER_MANIFEST_LIST, OCI_INDEX, RegistryClient
@@ -94,16 +95,16 @@ def _read_config(client: RegistryClient, image: RemoteImage, raw: bytes) -> None
     try:
         config_digest = json.loads(raw)["config"]["digest"]
         config = json.loads(client.get_blob(image.repository, config_digest, MAX_CONFIG_BYTES))
-        labels = (config.get("config") or {}).get("Labels") or {}
+        labels = parse_labels((config.get("config") or {}).get("Labels"))
     except (ValueError, KeyError, TypeError, AttributeError):
         image.problem = "an image whose manifest or config is not readable JSON"
         return
     image.image_id = config_digest
     image.created = str(config.get("created") or "")
-    image.stack = labels.get("io.rocstack.stack", "")
-    image.arches = [a.strip() for a in labels.get("io.rocstack.arches", "").split(",") if a.strip()]
+    image.stack = labels.stack
+    image.arches = list(labels.arches)
     if not image.stack:
-        image.problem = "not a rocstack image (no io.rocstack.stack label)"
+        image.problem = f"not a rocstack image (no {LABEL_STACK} label)"
 
 
 def judge(

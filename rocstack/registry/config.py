@@ -14,12 +14,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from rocstack.contracts import rocstack_home
 from rocstack.errors import RocstackError
 from rocstack.fsutil import write_atomic
-
-
-def rocstack_home() -> Path:
-    return Path(os.environ.get("ROCSTACK_HOME") or Path.home() / ".rocstack")
 
 
 def config_path(home: Path | None = None) -> Path:

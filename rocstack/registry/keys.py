@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from rocstack.errors import RocstackError
 from rocstack.fsutil import write_atomic
-from rocstack.registry.config import load_config, rocstack_home, update_config
+from rocstack.contracts import rocstack_home
+from rocstack.registry.config import load_config, update_config
 
 _RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
 

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from rocstack.arches import parse_target_id
-from rocstack.build.engine import connect
+from rocstack.engine import connect
 from rocstack.errors import RocstackError
 from rocstack.registry import transfer
 from rocstack.registry.attestation import Verified, VerificationError
 from rocstack.registry.catalog import RemoteImage, judge, scan
-from rocstack.registry.config import default_registry, rocstack_home
+from rocstack.contracts import DEFAULT_STACK, rocstack_home
+from rocstack.registry.config import default_registry
 from rocstack.registry.keys import trusted_key_names, trusted_keys
 from rocstack.registry.oci import RegistryClient, RegistryRef, parse_registry
 
-DEFAULT_STACK = "local"
 MAX_REASONS = 5
 # [host[:port]/]name[/name...][:tag], lowercase names as docker requires
 _LOCAL_NAME_RE = re.compile(

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from rocstack.arches import arches_slug, parse_target_id
-from rocstack.build.engine import connect
+from rocstack.engine import connect
 from rocstack.errors import ArchError, RocstackError
 from rocstack.registry import artifacts, attestation, transfer
-from rocstack.registry.config import default_registry, rocstack_home
+from rocstack.contracts import LABEL_STACK, LABEL_VERDICT, rocstack_home
+from rocstack.registry.config import default_registry
 from rocstack.registry.keys import key_id, load_signing_key
 from rocstack.registry.local_image import LocalImage, find_report, inspect_image
 from rocstack.registry.oci import RegistryClient, parse_registry
@@ -99,7 +100,7 @@ def push(
         target.repository,
         manifest,
         envelope,
-        {"io.rocstack.stack": image.stack, "io.rocstack.verdict": payload["verdict"] or "unvalidated"},
+        {LABEL_STACK: image.stack, LABEL_VERDICT: payload["verdict"] or "unvalidated"},
     )
     return PushResult(
         reference=f"{target}:{remote_tag}",

@@ -11,8 +11,9 @@ import io
 import json
 import os
 import tarfile
-from dataclasses import dataclass
 
+from rocstack.contracts import LABEL_VALIDATION_CONTAINER
+from rocstack.engine import ImageFacts
 from rocstack.errors import EngineError, RocstackError
 from rocstack.validate.gpu_access import GpuAccess
 
@@ -20,36 +21,6 @@ SUITE_OUT = "/tmp/rocstack-validation/suite.json"
 TIMEOUT_ENV = "ROCSTACK_VALIDATE_TIMEOUT"
 DEFAULT_TIMEOUT_S = 3600
 GPU_REASON_ENV = "ROCSTACK_VALIDATE_GPU_REASON"  # read by rocstack_validation.gpu
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    id: str
-    repo_digests: list[str]
-    tags: list[str]
-    labels: dict[str, str]
-
-    @property
-    def id_hex(self) -> str:
-        return self.id.split(":", 1)[-1]
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "repo_digests": list(self.repo_digests), "tags": list(self.tags)}
-
-
-def inspect_image(client, reference: str) -> ImageInfo:
-    import docker.errors
-
-    try:
-        image = client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        raise RocstackError(f"image {reference!r} is not in the local engine",
-                            "build it with `invoke build --arch ...`, pull it with `rocstack pull`, or check `docker images`") from None
-    except docker.errors.APIError as exc:
-        raise EngineError(f"the engine refused to inspect {reference!r}: {exc.explanation or exc}", "check the image reference") from None
-    attrs = image.attrs
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    return ImageInfo(image.id, list(attrs.get("RepoDigests") or []), list(image.tags), dict(labels))
 
 
 def _read_archive(stream) -> bytes:
@@ -61,7 +32,7 @@ def _read_archive(stream) -> bytes:
         return tar.extractfile(member).read()
 
 
-def _failure(image: ImageInfo, reference: str, status: int, log: str) -> RocstackError:
+def _failure(image: ImageFacts, reference: str, status: int, log: str) -> RocstackError:
     lines = [ln for ln in log.strip().splitlines() if ln.strip()]
     last = lines[-1] if lines else f"exit status {status}"
     if "No module named rocstack_validation" in log:
@@ -74,7 +45,7 @@ def _failure(image: ImageInfo, reference: str, status: int, log: str) -> Rocstac
                          "fix the image (the line above says what is missing) and validate again")
 
 
-def run_suite(client, image: ImageInfo, reference: str, gpu: GpuAccess) -> dict:
+def run_suite(client, image: ImageFacts, reference: str, gpu: GpuAccess) -> dict:
     """Run ``python3 -m rocstack_validation`` in a container of ``image``; return its JSON."""
     import docker.errors
     import requests
@@ -92,7 +63,7 @@ def run_suite(client, image: ImageInfo, reference: str, gpu: GpuAccess) -> dict:
             command=["-m", "rocstack_validation", "--out", SUITE_OUT],
             environment=environment,
             network_mode="none",
-            labels={"io.rocstack.validation": "1"},
+            labels={LABEL_VALIDATION_CONTAINER: "1"},
             **gpu.run_options,
         )
     except docker.errors.APIError as exc:

@@ -1,18 +1,30 @@
-"""Validate an image (in a container) or this environment (--local), then write the reports."""
+"""Validate an image (in a container) or this environment (--local), then write the reports.
+
+Either way the suite (the ``rocstack-validation`` package) runs as its own process and
+hands back JSON: inside a container of the image, or here with ``python -m
+rocstack_validation --local``. rocstack itself never imports the suite, so the
+dependency runs one way (the suite depends on rocstack).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rocstack.errors import RocstackError
 from rocstack.validate import gpu_access
-from rocstack.validate.container import inspect_image, run_suite
+from rocstack.validate.container import run_suite
 from rocstack.validate.report import Report, build_report
 from rocstack.validate.store import save_home_copy, write_report_dir
+
+SUITE_MODULE = "rocstack_validation"
 
 
 @dataclass
@@ -35,41 +47,59 @@ def _engine_runtimes(client) -> set[str]:
 
 
 def validate_image(reference: str, report_dir: str | Path | None = None) -> Outcome:
-    from rocstack.build.engine import connect
+    from rocstack.engine import connect, image_facts
 
     start = time.monotonic()
     client = connect()
-    image = inspect_image(client, reference)
+    image = image_facts(client, reference)
     access = gpu_access.detect(_engine_runtimes(client))
     suite = run_suite(client, image, reference, access)
-    report = build_report(suite, target="image", image=image.to_json(), gpu_access=access.to_json(),
+    report = build_report(suite, target="image", image=image.identity(), gpu_access=access.to_json(),
                           duration_s=time.monotonic() - start, reference=reference)
     return _finish(report, report_dir)
 
 
-def _import_suite():
-    """The suite from the environment, else from this checkout's validation/ (a GPU node with a bare copy)."""
-    if importlib.util.find_spec("rocstack_validation") is None:
-        checkout = Path(__file__).resolve().parents[2] / "validation"
-        if not (checkout / "rocstack_validation").is_dir():
-            raise RocstackError("the validation suite (rocstack_validation) is not installed",
-                                "pip install ./validation from the rocstack checkout") from None
-        sys.path.insert(0, str(checkout))
-    from rocstack_validation.context import ContextError, local_context
-    from rocstack_validation.suite import run_suite as run_local_suite
+def _suite_environment() -> dict[str, str]:
+    """The environment the local suite runs in: the installed package, else this checkout's validation/
+    (a GPU node with a bare copy of the project)."""
+    env = dict(os.environ)
+    if importlib.util.find_spec(SUITE_MODULE) is not None:
+        return env
+    checkout = Path(__file__).resolve().parents[2] / "validation"
+    if not (checkout / SUITE_MODULE).is_dir():
+        raise RocstackError("the validation suite (rocstack-validation) is not installed",
+                            "pip install ./validation from the rocstack checkout")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
+    return env
 
-    return ContextError, local_context, run_local_suite
+
+def run_local_suite(stack: str | None, arch: str | None) -> dict:
+    """``python -m rocstack_validation --local`` here; its JSON, or its one-line refusal as an error."""
+    argv = [sys.executable, "-m", SUITE_MODULE, "--local"]
+    argv += ["--stack", stack] if stack else []
+    argv += ["--arch", arch] if arch else []
+    with tempfile.TemporaryDirectory(prefix="rocstack-suite-") as tmp:
+        out = Path(tmp) / "suite.json"
+        # the suite's own output (pytest runs) goes to our stderr (fd 2): stdout carries our result only
+        result = subprocess.run([*argv, "--out", str(out)], env=_suite_environment(), stdin=subprocess.DEVNULL,
+                                stdout=2, stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0 or not out.exists():
+            lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+            # the suite's own one-line refusal (or the last line of a crash) says what went wrong
+            last = lines[-1].removeprefix("error: ") if lines else f"exit status {result.returncode}"
+            raise RocstackError(f"cannot validate this environment: {last}",
+                                "run from a rocstack checkout, or set ROCSTACK_ROOT")
+        sys.stderr.write(result.stderr)
+        try:
+            return json.loads(out.read_text())
+        except ValueError:
+            raise RocstackError("the validation suite wrote a report that is not JSON", "see the output above") from None
 
 
 def validate_local(stack: str | None = None, arch: str | None = None, report_dir: str | Path | None = None) -> Outcome:
     """Run the suite here: a GPU node without docker (the environment is judged against ``stack``)."""
-    ContextError, local_context, run_local_suite = _import_suite()
     start = time.monotonic()
-    try:
-        context = local_context(stack, arch)
-    except ContextError as exc:
-        raise RocstackError(f"cannot validate this environment: {exc}", "run from a rocstack checkout, or set ROCSTACK_ROOT") from None
+    suite = run_local_suite(stack, arch)
     access = {"vendor": None, "reason": "local run: the GPU is whatever torch sees in this environment"}
-    suite = run_local_suite(context)
     report = build_report(suite, target="local", image=None, gpu_access=access, duration_s=time.monotonic() - start)
     return _finish(report, report_dir)

@@ -11,7 +11,8 @@ import pytest
 
 from rocstack.audit import AuditPolicy, load_named_policy, load_policy, named_policies, run_audit
 from rocstack.audit.policy import split_version, version_key
-from rocstack.cli.audit_tasks import join_variadic_paths, split_paths
+from rocstack.cli.audit_tasks import split_paths
+from rocstack.cli.program import normalise
 from rocstack.errors import RocstackError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,8 +85,8 @@ def test_invoke_runs_the_same_task(good_and_bad):
 
 def test_variadic_paths_are_joined_for_invoke():
     argv = ["rocstack", "audit", "a.so", "b.whl", "--arch", "gfx942", "--json", "dir"]
-    assert join_variadic_paths(argv) == ["rocstack", "audit", "a.so,b.whl,dir", "--arch", "gfx942", "--json"]
-    assert join_variadic_paths(["rocstack", "arches"]) == ["rocstack", "arches"]
+    assert normalise(argv) == ["rocstack", "audit", "a.so,b.whl,dir", "--arch", "gfx942", "--json"]
+    assert normalise(["rocstack", "arches"]) == ["rocstack", "arches"]
     assert split_paths(" a.so, ,b.so ") == ["a.so", "b.so"]
 
 

@@ -48,7 +48,7 @@ def rocstack(env: dict, *args: str, timeout: int = 1800) -> subprocess.Completed
 
 @pytest.fixture(scope="module")
 def engine():
-    from rocstack.build.engine import buildkit_cli, connect
+    from rocstack.engine import buildkit_cli, connect
     from rocstack.errors import EngineError
 
     try:
@@ -60,7 +60,7 @@ def engine():
 
 @pytest.fixture(scope="module")
 def built_image(engine, tmp_path_factory) -> dict:
-    from rocstack.build.context import snapshot_project
+    from rocstack.imaging.context import snapshot_project
 
     project = snapshot_project(REPO, tmp_path_factory.mktemp("project") / "rocstack")
     env = {"ROCSTACK_HOME": str(tmp_path_factory.mktemp("home")), "ROCSTACK_IMAGE_PREFIX": PREFIX,

@@ -24,8 +24,8 @@ PREFIX = "rocstack-valtest-default"
 
 @pytest.fixture(scope="module")
 def default_image(docker_engine, tmp_path_factory):
-    from rocstack.build.context import snapshot_project
-    from rocstack.build.engine import buildkit_cli
+    from rocstack.imaging.context import snapshot_project
+    from rocstack.engine import buildkit_cli
     from rocstack.errors import EngineError
 
     try:

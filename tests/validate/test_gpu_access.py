@@ -44,7 +44,8 @@ def test_engine_accepts_the_amd_options_on_a_real_container(docker_engine, valte
     the AMD options as built; the suite inside then finds no usable GPU (CPU torch) and says so."""
     import valtest_cases
     from valtest_build import build_case
-    from rocstack.validate.container import inspect_image, run_suite
+    from rocstack.engine import image_facts
+    from rocstack.validate.container import run_suite
 
     (tmp_path / "dri").mkdir()
     for node in ("kfd", "dri/renderD128"):
@@ -53,7 +54,7 @@ def test_engine_accepts_the_amd_options_on_a_real_container(docker_engine, valte
     access = detect(set(), dev_root=str(tmp_path))
     assert access.vendor == "amd"
     tag = build_case(docker_engine, valtest_cases.GOOD, valtest_runtime)
-    suite = run_suite(docker_engine, inspect_image(docker_engine, tag), tag, access)
+    suite = run_suite(docker_engine, image_facts(docker_engine, tag), tag, access)
     gpu = suite["environment"]["gpu"]
     assert gpu["available"] is False and "torch.cuda.is_available() is False" in gpu["reason"]
     statuses = {c["name"]: c["status"] for c in suite["checks"]}

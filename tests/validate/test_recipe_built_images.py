@@ -54,8 +54,8 @@ def _stack(project: Path) -> str:
 
 @pytest.fixture(scope="module")
 def recipe_image(docker_engine, tmp_path_factory):
-    from rocstack.build.context import snapshot_project
-    from rocstack.build.engine import buildkit_cli
+    from rocstack.imaging.context import snapshot_project
+    from rocstack.engine import buildkit_cli
     from rocstack.errors import EngineError
 
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+from rocstack.arches import parse_arch_list
+
 import pytest
 
 from rocstack.recipes.models import Stack, ValidationPolicy
@@ -23,7 +25,9 @@ def _stack(variant: str) -> Stack:
 
 
 def _context(variant="cpu", arches=("gfx942",), components=()):
-    return SimpleNamespace(mode="image", stack=_stack(variant), stack_name=f"t-{variant}", arches=list(arches), components=list(components),
+    targets = parse_arch_list(list(arches))  # the suite's context holds parsed target IDs
+    return SimpleNamespace(mode="image", stack=_stack(variant), stack_name=f"t-{variant}", arches=targets,
+                           arch_names=[str(t) for t in targets], components=list(components),
                            torch_variant=variant, expected_torch_version="2.13.0")
 
 
@@ -199,7 +203,7 @@ def test_aot_build_complete_for_the_image_arches_passes(tmp_path):
     from rocstack_validation.aot_checks import check_aot
 
     manifest = _aot_build(tmp_path, [_entry("rms_norm"), _entry("fp8_gemm", "unsupported", reason="no FP8 on gfx90a")])
-    outcome = check_aot(manifest, ["gfx942"])
+    outcome = check_aot(manifest, parse_arch_list("gfx942"))
     assert outcome.status == "pass" and "1 unsupported by design" in outcome.evidence and "no FP8" in outcome.evidence
 
 
@@ -208,7 +212,7 @@ def test_aot_build_failures_missing_arches_and_damage_fail(tmp_path):
 
     manifest = _aot_build(tmp_path, [_entry("rms_norm"), _entry("rotary_embedding", "failed", error="PassManager::run failed")])
     (tmp_path / "triton-cache" / "rms_norm-gfx942.hsaco").write_bytes(b"changed")
-    outcome = check_aot(manifest, ["gfx90a", "gfx942"])
+    outcome = check_aot(manifest, parse_arch_list("gfx90a,gfx942"))
     assert outcome.status == "fail"
     for needle in ("no code for gfx90a", "rotary_embedding on gfx942", "PassManager::run failed", "does not match its recorded sha256"):
         assert needle in outcome.evidence
@@ -219,5 +223,5 @@ def test_aot_build_by_another_triton_fails(tmp_path):
 
     if installed_triton() is None:
         pytest.skip("no triton installed here")
-    outcome = check_aot(_aot_build(tmp_path, [_entry("rms_norm")], triton="0.0.1"), ["gfx942"])
+    outcome = check_aot(_aot_build(tmp_path, [_entry("rms_norm")], triton="0.0.1"), parse_arch_list("gfx942"))
     assert outcome.status == "fail" and "built by Triton 0.0.1" in outcome.evidence

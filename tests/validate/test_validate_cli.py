@@ -73,7 +73,7 @@ def test_a_validation_that_runs_too_long_is_stopped_and_leaves_nothing(docker_en
 def test_local_run_judges_this_environment_against_the_stack(tmp_path):
     """`--local` as on a GPU node without docker; here (no GPU) the kernel tests run in the interpreter."""
     pytest.importorskip("torch")
-    from rocstack.build.context import snapshot_project
+    from rocstack.imaging.context import snapshot_project
 
     # a project copy whose kernel recipe selects one kernel's tests: the full set runs in the image tests
     project = snapshot_project(REPO, tmp_path / "project")

@@ -4,5 +4,7 @@ It writes one JSON document (schema ``rocstack.validation-suite/v1``) that the h
 (``rocstack.validate``) turns into the signed ``rocstack.validation/v1`` report.
 """
 
+from rocstack.contracts import SUITE_SCHEMA
+
 __version__ = "0.1.0"
-SUITE_SCHEMA = "rocstack.validation-suite/v1"
+__all__ = ["SUITE_SCHEMA", "__version__"]

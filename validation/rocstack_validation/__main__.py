@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from rocstack.fsutil import write_atomic
 from rocstack_validation.context import MANIFEST_PATH, ContextError, image_context, local_context
 from rocstack_validation.suite import run_suite
 
@@ -21,11 +21,7 @@ def _write(data: dict, out: str) -> None:
     if out == "-":
         sys.stdout.write(text + "\n")
         return
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(Path(out), text)
 
 
 def main(argv: list[str] | None = None) -> int:

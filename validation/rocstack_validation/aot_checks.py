@@ -73,13 +73,14 @@ def _grouped(entries: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def check_aot(manifest_path: Path, arches: list[str]) -> Outcome:
+def check_aot(manifest_path: Path, arches: list) -> Outcome:
+    """``arches``: the image's target IDs."""
     try:
         build = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"kernel build manifest {manifest_path} is unreadable: {exc}")
     root = manifest_path.parent
-    wanted = {a.split(":")[0] for a in arches}
+    wanted = {a.processor for a in arches}
     built_for = {str(t).split(":")[0] for t in build.get("targets", [])}
     entries = [e for e in build.get("entries", []) if str(e.get("target", "")).split(":")[0] in wanted]
     problems = []

@@ -33,7 +33,6 @@ def _line(finding) -> str:
 
 
 def check_audit(component, context) -> Outcome:
-    from rocstack.arches import parse_arch_list
     from rocstack.audit import AuditPolicy, run_audit
 
     policy = component.policy
@@ -44,18 +43,18 @@ def check_audit(component, context) -> Outcome:
                                    f"GPU extensions {policy.gpu_extensions or '-'} / required symbols {policy.required_symbols or '-'}")
         return skip(f"{component.name} installed no shared libraries or code objects: nothing to audit")
     audit_policy = AuditPolicy.from_validation(policy, name=component.name)
-    report = run_audit([os.fspath(f) for f in files], targets=parse_arch_list(context.arches),
+    report = run_audit([os.fspath(f) for f in files], targets=list(context.arches),
                        policy=audit_policy, sysroot=context.sysroot)
     errors = [f for f in report.findings if f.severity == "error"]
     warnings = [f for f in report.findings if f.severity == "warning"]
     details = {
         "files": [_short(os.fspath(f)) for f in files],
-        "targets": context.arches,
+        "targets": context.arch_names,
         "policy": audit_policy.name,
         "findings": [{"check": f.check, "severity": f.severity, "file": _short(f.file), "message": f.message,
                       "evidence": f.evidence, "hint": f.hint} for f in (errors + warnings)[:MAX_DETAILS]],
     }
-    scope = f"{len(files)} file(s) for {', '.join(context.arches)}"
+    scope = f"{len(files)} file(s) for {', '.join(context.arch_names)}"
     if errors and all(f.check == "io" for f in errors):  # unreadable files: no verdict on them either way
         return Outcome("error", f"audit could not read {len(errors)} of {scope}: " + "; ".join(_line(f) for f in errors[:MAX_LISTED]), details)
     if errors:

@@ -12,8 +12,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MANIFEST_PATH = Path("/opt/rocstack/manifest.json")
-MANIFEST_SCHEMA = "rocstack.build-manifest/v1"
+from rocstack.arches import TargetID
+from rocstack.contracts import BUILD_MANIFEST_SCHEMA, MANIFEST_PATH as _MANIFEST_PATH
+from rocstack.errors import RocstackError
+
+MANIFEST_PATH = Path(_MANIFEST_PATH)
 
 
 class ContextError(Exception):
@@ -49,10 +52,14 @@ class Context:
     manifest: dict | None
     stack_name: str | None
     stack: object | None  # rocstack.recipes.models.Stack
-    arches: list[str]
+    arches: list[TargetID]  # parsed once, here
     components: list[Component]
     sysroot: str = "/"
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def arch_names(self) -> list[str]:
+        return [str(t) for t in self.arches]
 
     @property
     def torch_variant(self) -> str | None:
@@ -70,8 +77,8 @@ def read_manifest(path: Path) -> dict:
         raise ContextError(f"no build manifest at {path}: this image was not built by rocstack") from None
     except (OSError, ValueError) as exc:
         raise ContextError(f"build manifest {path} is unreadable: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
-        raise ContextError(f"{path} is not a {MANIFEST_SCHEMA} manifest (schema={data.get('schema') if isinstance(data, dict) else None!r})")
+    if not isinstance(data, dict) or data.get("schema") != BUILD_MANIFEST_SCHEMA:
+        raise ContextError(f"{path} is not a {BUILD_MANIFEST_SCHEMA} manifest (schema={data.get('schema') if isinstance(data, dict) else None!r})")
     for key in ("stack", "arches", "components"):
         if key not in data:
             raise ContextError(f"build manifest {path} lacks '{key}'")
@@ -81,7 +88,6 @@ def read_manifest(path: Path) -> dict:
 
 
 def _catalog():
-    from rocstack.errors import RocstackError
     from rocstack.recipes import Catalog
 
     try:
@@ -91,8 +97,6 @@ def _catalog():
 
 
 def _load_recipe(catalog, name: str):
-    from rocstack.errors import RocstackError
-
     if catalog is None:
         return None, "no recipes found"
     try:
@@ -101,23 +105,22 @@ def _load_recipe(catalog, name: str):
         return None, exc.one_line()
 
 
-def _arch_list(raw) -> list[str]:
-    items = raw.split(",") if isinstance(raw, str) else list(raw)
-    return [str(item).strip() for item in items if str(item).strip()]
-
-
 def image_context(manifest_path: Path = MANIFEST_PATH) -> Context:
     manifest = read_manifest(manifest_path)
     catalog, catalog_error = _catalog()
     notes = [f"recipes unavailable: {catalog_error}"] if catalog_error else []
     stack = None
     if catalog is not None:
-        from rocstack.errors import RocstackError
-
         try:
             stack = catalog.stack(manifest["stack"])
         except RocstackError as exc:
             notes.append(f"stack definition unavailable: {exc.one_line()}")
+    from rocstack.arches import parse_arch_list
+
+    try:
+        arches = parse_arch_list(manifest["arches"])
+    except RocstackError as exc:
+        raise ContextError(f"build manifest {manifest_path}: {exc.one_line()}") from None
     components = []
     for entry in manifest["components"]:
         recipe, error = _load_recipe(catalog, entry["name"])
@@ -128,43 +131,32 @@ def image_context(manifest_path: Path = MANIFEST_PATH) -> Context:
         manifest=manifest,
         stack_name=manifest["stack"],
         stack=stack,
-        arches=_arch_list(manifest["arches"]),
+        arches=arches,
         components=components,
         notes=notes,
     )
 
 
 def local_context(stack_name: str | None, arch: str | None) -> Context:
-    """The current environment, judged against a stack definition from the project's recipes."""
-    from rocstack.recipes.catalog import DEFAULT_STACK
+    """The current environment, judged against a stack selection from the project's recipes
+    (resolved by ``select``, with its refusals: an arch a component cannot target is refused)."""
+    from rocstack.recipes.catalog import select
 
     catalog, catalog_error = _catalog()
     if catalog is None:
         raise ContextError(f"--local needs the project's recipes: {catalog_error}")
-    from rocstack.errors import RocstackError
-
     try:
-        stack = catalog.stack(stack_name or DEFAULT_STACK)
+        selection = select(catalog, stack_name, arch)
     except RocstackError as exc:
         raise ContextError(exc.one_line()) from None
-    arches = _arch_list(arch) if arch else list(stack.default_arches)
-    from rocstack.arches import parse_arch_list
-
-    try:
-        parse_arch_list(arches)
-    except RocstackError as exc:
-        raise ContextError(exc.one_line()) from None
-    components = []
-    for name in stack.components:
-        recipe, error = _load_recipe(catalog, name)
-        components.append(Component(name, None, recipe, error))
+    components = [Component(recipe.name, None, recipe) for recipe in selection.components]
     return Context(
         mode="local",
         project_root=catalog.root,
         manifest=None,
-        stack_name=stack.name,
-        stack=stack,
-        arches=arches,
+        stack_name=selection.stack.name,
+        stack=selection.stack,
+        arches=list(selection.targets),
         components=components,
         sysroot=os.environ.get("ROCSTACK_SYSROOT", "/"),
     )

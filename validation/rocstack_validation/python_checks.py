@@ -128,12 +128,12 @@ def check_torch_variant(context) -> Outcome:
         return Outcome(
             "fail",
             f"CPU-only or CUDA torch slipped in: {found}, but stack {context.stack_name} expects ROCm torch for "
-            f"{', '.join(context.arches)}; install torch with --index-url from the ROCm index, not -f/PyPI fallback",
+            f"{', '.join(context.arch_names)}; install torch with --index-url from the ROCm index, not -f/PyPI fallback",
             details,
         )
     arch_list, source = _torch_arch_list(torch)
     compiled = {a.split(":")[0] for a in arch_list}
-    missing = [a for a in context.arches if a.split(":")[0] not in compiled]
+    missing = [str(a) for a in context.arches if a.processor not in compiled]
     details["arch_list"] = arch_list
     if missing:
         return Outcome(
@@ -142,7 +142,7 @@ def check_torch_variant(context) -> Outcome:
             "torch ops will fail with hipErrorNoBinaryForGpu on that arch",
             details,
         )
-    return Outcome("pass", f"{found}; {source} covers {', '.join(context.arches)}", details)
+    return Outcome("pass", f"{found}; {source} covers {', '.join(context.arch_names)}", details)
 
 
 def check_gpu_arch(context, gpu) -> Outcome:
@@ -153,11 +153,11 @@ def check_gpu_arch(context, gpu) -> Outcome:
     from rocstack.arches import parse_target_id
 
     device = parse_target_id(gpu.target_id or gpu.arch, known_only=False)
-    covered = [a for a in context.arches if parse_target_id(a, known_only=False).runs_on(device)]
+    covered = [a for a in context.arches if a.runs_on(device)]
     if covered:
         return Outcome("pass", f"{gpu.name} is {gpu.target_id or gpu.arch}, covered by image arch {covered[0]}")
     return Outcome(
         "fail",
-        f"{gpu.name} is {gpu.target_id or gpu.arch} but the image was built for {', '.join(context.arches)}: "
+        f"{gpu.name} is {gpu.target_id or gpu.arch} but the image was built for {', '.join(context.arch_names)}: "
         "GPU code will fail with hipErrorNoBinaryForGpu; rebuild with --arch " + (gpu.arch or ""),
     )

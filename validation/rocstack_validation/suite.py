@@ -178,7 +178,7 @@ def run_suite(context) -> dict:
         "started": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - start, 3),
         "stack": context.stack_name,
-        "arches": context.arches,
+        "arches": context.arch_names,
         "manifest": context.manifest,
         "notes": context.notes,
         "environment": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from build_helpers import TEST_PREFIX, cli_build, copy_project
-from rocstack.build.engine import buildkit_cli, connect
+from rocstack.engine import buildkit_cli, connect
 from rocstack.errors import EngineError
 
 

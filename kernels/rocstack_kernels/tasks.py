@@ -1,16 +1,17 @@
-"""Tasks for the rocstack-kernels package: AOT build per arch, and benchmarks.
+"""The kernels' tasks in the rocstack command: AOT build per arch, and benchmarks.
 
 ``rocstack kernels build --arch gfx942,sm90 --out DIR`` (``invoke kernels.build``)
 compiles every registered kernel specialization for each target on a machine with
-no GPU; ``invoke bench`` times the kernels beside their peers on the GPU at hand.
-The library lives in ``rocstack_kernels.aot`` / ``rocstack_kernels.bench``.
+no GPU; ``rocstack bench`` times the kernels beside their peers on the GPU at hand.
+rocstack finds this module through the ``rocstack.tasks`` entry point of this
+package; torch and triton are imported only when a task runs.
 """
 
 from __future__ import annotations
 
 from invoke import task
 
-from rocstack.cli.common import user_errors
+from rocstack.cli.common import require, user_errors
 from rocstack.errors import RocstackError
 
 
@@ -25,15 +26,18 @@ def _kernels():
     return aot, bench_lib, registry, parse_targets
 
 
-@task(help={"arch": "comma list of targets: gfx90a, gfx942, gfx950, gfx1100, ..., sm90 (NVIDIA)",
-            "out": "output directory (replaced): manifest.json + triton-cache/",
+@task(auto_shortflags=False,
+      help={"arch": "comma list of targets: gfx90a, gfx942, gfx950, gfx1100, ..., sm90 (NVIDIA) (required)",
+            "out": "output directory (replaced): manifest.json + triton-cache/ (required)",
             "kernel": "comma list of kernel names (default: all registered)",
             "keep-ir": "also keep Triton's intermediate IR (ttir/ttgir/llir/ptx/amdgcn) next to the code objects",
             "runtime-python": "key the build for the triton of this Python (same triton version, other Python "
                               "ABI, e.g. the GPU machine's python3.12); default: this Python's triton"})
 @user_errors
-def build(c, arch, out, kernel=None, keep_ir=False, runtime_python=None):
+def build(c, arch="", out="", kernel=None, keep_ir=False, runtime_python=None):
     """Compile every kernel specialization for each --arch ahead of time (no GPU needed)."""
+    require(arch, "--arch", "rocstack kernels build --arch gfx942 --out build/kernels")
+    require(out, "--out", "rocstack kernels build --arch gfx942 --out build/kernels")
     aot, _, registry, parse_targets = _kernels()
     targets = parse_targets(arch)
     try:
@@ -56,7 +60,8 @@ def build(c, arch, out, kernel=None, keep_ir=False, runtime_python=None):
                             f"see the errors in {out}/manifest.json", exit_code=1)
 
 
-@task(help={"kernel": "comma list of kernel names (default: all registered)",
+@task(auto_shortflags=False,
+      help={"kernel": "comma list of kernel names (default: all registered)",
             "json": "write the report as JSON here", "plot": "write a PNG plot here"})
 @user_errors
 def bench(c, kernel=None, json_=None, plot=None):

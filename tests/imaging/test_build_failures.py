@@ -14,7 +14,7 @@ import pytest
 
 from build_helpers import copy_project
 from cli_runner import run_cli
-from rocstack.build.progress import parse_log
+from rocstack.imaging.progress import parse_log
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from elftools.elf.elffile import ELFFile
 from build_helpers import TEST_PREFIX, cli_build
 from cli_runner import run_cli
 from rocstack.arches import arch_for_mach
-from rocstack.build.index import host_index_settings
+from rocstack.imaging.index import host_index_settings
 
 pytestmark = pytest.mark.slow
 

@@ -2,43 +2,29 @@
 
 One line per step that finishes (cached or done, with its time), one when a step
 starts producing output, and a heartbeat while a long step runs, so a 10-minute
-compile never looks hung. ``quiet`` prints nothing; the full log is always on disk.
+compile never looks hung. Lines go to the task's ``Log`` (a quiet log prints none);
+the full log is always on disk.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import TextIO
 
-from rocstack.build.progress import BuildProgress, Step
+from rocstack.imaging.progress import BuildProgress, Step
+from rocstack.log import Log
 
 
 class ProgressReporter:
-    def __init__(
-        self,
-        progress: BuildProgress,
-        components: dict[str, str],
-        stream: TextIO | None = None,
-        quiet: bool = False,
-        heartbeat_s: float = 15.0,
-    ):
+    def __init__(self, progress: BuildProgress, components: dict[str, str], log: Log, heartbeat_s: float = 15.0):
         self.progress = progress
         self.components = components  # stage name -> component name
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
+        self.log = log
         self.heartbeat_s = heartbeat_s
-        self.started = time.monotonic()
-        self._last_print = self.started
+        self._last_print = time.monotonic()
         self._announced: set[int] = set()
 
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
     def say(self, text: str) -> None:
-        if self.quiet:
-            return
-        print(f"[{self.elapsed():5.0f}s] {text}", file=self.stream, flush=True)
+        self.log.step(text)
         self._last_print = time.monotonic()
 
     def _where(self, step: Step) -> str:

@@ -17,14 +17,11 @@ from typing import TextIO
 import docker
 from docker.errors import APIError, BuildError, ContainerError
 
-from rocstack import __version__
-from rocstack.build.context import StagedContext
+from rocstack.contracts import BUILD_MANIFEST_SCHEMA, LABEL_MANIFEST, MANIFEST_PATH, compact_json
+from rocstack.imaging.context import StagedContext
 from rocstack.errors import EngineError
 from rocstack.recipes.catalog import Selection
 
-SCHEMA = "rocstack.build-manifest/v1"
-MANIFEST_PATH = "/opt/rocstack/manifest.json"
-MANIFEST_LABEL = "io.rocstack.manifest"
 
 # Runs inside the runtime image: versions of what it holds, without importing torch.
 _TOOLS_SCRIPT = """
@@ -69,7 +66,7 @@ def build_manifest(
             "source_sha256": context.digest(f"sources/{recipe.name}") if local else None,
         })
     return {
-        "schema": SCHEMA,
+        "schema": BUILD_MANIFEST_SCHEMA,
         "stack": selection.stack.name,
         "arches": [str(t) for t in selection.targets],
         "components": components,
@@ -97,7 +94,7 @@ def add_manifest(
     client: docker.DockerClient, runtime_id: str, manifest: dict, labels: dict[str, str], log: TextIO
 ) -> str:
     """Build ``runtime_id`` + manifest file + labels (engine API, no BuildKit needed); returns the image id."""
-    all_labels = {**labels, MANIFEST_LABEL: json.dumps(manifest, sort_keys=True, separators=(",", ":"))}
+    all_labels = {**labels, LABEL_MANIFEST: compact_json(manifest)}
     try:
         stream = client.api.build(
             fileobj=_context_tar(runtime_id, manifest), custom_context=True, labels=all_labels,

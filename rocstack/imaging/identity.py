@@ -13,13 +13,11 @@ import os
 from dataclasses import dataclass
 
 from rocstack.arches import arches_slug
-from rocstack.build.context import StagedContext
+from rocstack.imaging.context import StagedContext
 from rocstack.errors import RocstackError
 from rocstack.recipes.catalog import Selection
 
 HASH_LENGTH = 12
-CONTENT_HASH_LABEL = "io.rocstack.content-hash"
-RUNTIME_IMAGE_LABEL = "io.rocstack.runtime-image"
 
 
 def image_prefix() -> str:

@@ -25,7 +25,7 @@ from typing import Iterator
 from rocstack.errors import RocstackError
 from rocstack.fsutil import write_atomic
 from rocstack.recipes.catalog import Selection
-from rocstack.build.paths import rocstack_home
+from rocstack.contracts import rocstack_home
 
 # What of the project goes into rocstack/ (the image's /opt/rocstack/src) ...
 PROJECT_ENTRIES = ("pyproject.toml", "README.md", "LICENSE", "tasks.py", "rocstack", "images", "recipes", "validation", "kernels")
@@ -33,7 +33,7 @@ PROJECT_ENTRIES = ("pyproject.toml", "README.md", "LICENSE", "tasks.py", "rocsta
 # depend on this alone, so editing recipes, kernels or the suite does not rebuild them).
 PACKAGE_ENTRIES = ("pyproject.toml", "README.md", "LICENSE", "rocstack")
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".hypothesis", ".git", ".mypy_cache", ".ruff_cache"}
-# setuptools' output folders, skipped only beside a pyproject.toml (rocstack/build is a package).
+# setuptools' output folders, skipped only beside a pyproject.toml (a package may be named build).
 _BUILD_OUTPUTS = {"build", "dist"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 
@@ -173,8 +173,10 @@ def sync_context(directory: Path, wanted: dict[str, Path]) -> None:
     (directory / "wheelhouse").mkdir(exist_ok=True)  # the Dockerfile bind-mounts it even when empty
 
 
-def stage_context(selection: Selection, wheelhouses: list[Path], dockerfile_text: str) -> StagedContext:
-    """Stage the context for ``selection`` under $ROCSTACK_HOME/contexts/<stack>/."""
+def stage_context(selection: Selection, wheels: dict[str, Path], dockerfile_text: str) -> StagedContext:
+    """Stage the context for ``selection`` under $ROCSTACK_HOME/contexts/<stack>/.
+
+    ``wheels``: the wheelhouse files (``wheelhouse_files``), checked for torch beforehand."""
     root = selection.catalog.root
     wanted: dict[str, Path] = {}
     for entry in PROJECT_ENTRIES:
@@ -192,16 +194,12 @@ def stage_context(selection: Selection, wheelhouses: list[Path], dockerfile_text
                     f"fix source.path in recipes/components/{recipe.name}.yaml",
                 )
             wanted.update(_tree(source_dir, f"sources/{recipe.name}"))
-    wheels = wheelhouse_files(wheelhouses)
-    check_torch_wheel(selection, wheels, wheelhouses)
     wanted.update(wheels)
     directory = rocstack_home() / "contexts" / selection.stack.name
     sync_context(directory, wanted)
     dockerfile = directory / "Dockerfile"
     if not dockerfile.exists() or dockerfile.read_text() != dockerfile_text:
-        tmp = directory / ".Dockerfile.tmp"
-        tmp.write_text(dockerfile_text)
-        os.replace(tmp, dockerfile)
+        write_atomic(dockerfile, dockerfile_text)
     hashes = _hash_files(directory, sorted(wanted))
     return StagedContext(directory, hashes, tuple(sorted(Path(r).name for r in wheels)))
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from rocstack.build.progress import BuildProgress, Step
+from rocstack.imaging.progress import BuildProgress, Step
 from rocstack.errors import RocstackError
 
 GRACE_S = 20.0

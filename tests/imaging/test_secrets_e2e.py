@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from build_helpers import REPO
-from rocstack.build.base import ensure_base
-from rocstack.build.engine import buildkit_cli
-from rocstack.build.index import build_secret_args, host_index_settings
-from rocstack.build.progress import BuildProgress
-from rocstack.build.runner import run_logged
+from rocstack.imaging.base import ensure_base
+from rocstack.engine import buildkit_cli
+from rocstack.imaging.index import build_secret_args, host_index_settings
+from rocstack.imaging.progress import BuildProgress
+from rocstack.imaging.runner import run_logged
 from rocstack.recipes.catalog import Catalog
 
 pytestmark = pytest.mark.slow

@@ -1,9 +1,10 @@
-"""Access to the Docker engine: the SDK for images and containers, the CLI for BuildKit.
+"""Access to the Docker engine, for every subsystem: imaging, validate and registry.
 
 The Docker SDK speaks the engine API but cannot drive BuildKit sessions (secrets,
 cache mounts), so builds go through a docker CLI that has BuildKit built in: a
 pre-23 client with ``DOCKER_BUILDKIT=1`` or any client with the buildx plugin.
 Everything else (inspect, import, tag, history, run) goes through the SDK.
+What rocstack knows about a local image is read once, by ``image_facts``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import docker
-from docker.errors import DockerException
+from docker.errors import APIError, DockerException, ImageNotFound
 
-from rocstack.errors import EngineError
+from rocstack.contracts import ImageLabels, parse_labels
+from rocstack.errors import EngineError, RocstackError
 
 START_HINT = (
     "start one with scripts/start-dockerd.sh (needs Debian's engine: apt-get install -y docker.io), "
@@ -47,6 +49,56 @@ def connect(timeout: int = 600) -> docker.DockerClient:
             ) from None
         raise EngineError(f"the Docker engine at {address} does not answer ({reason})", START_HINT) from None
     return client
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """A local image as rocstack sees it: identity, names, labels (raw and parsed)."""
+
+    id: str
+    tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    labels: dict
+    rocstack: ImageLabels
+    os: str = "linux"
+    architecture: str = "amd64"
+
+    @property
+    def id_hex(self) -> str:
+        return self.id.split(":", 1)[-1]
+
+    def identity(self) -> dict:
+        """The image part of a validation report."""
+        return {"id": self.id, "repo_digests": list(self.repo_digests), "tags": list(self.tags)}
+
+
+def image_facts(client: docker.DockerClient, reference: str) -> ImageFacts:
+    """Inspect ``reference`` in the engine; a missing image is a one-line error saying how to get one."""
+    try:
+        image = client.images.get(reference)
+    except ImageNotFound:
+        raise RocstackError(
+            f"image {reference!r} is not in the local engine",
+            "build it with `rocstack build --arch ...`, pull it with `rocstack pull` or `docker pull`, "
+            "or check `docker images`",
+        ) from None
+    except APIError as exc:
+        raise EngineError(f"the engine refused to inspect {reference!r}: {exc.explanation or exc}",
+                          "check the image reference") from None
+    attrs = image.attrs
+    labels = dict((attrs.get("Config") or {}).get("Labels") or {})
+    return ImageFacts(image.id, tuple(image.tags), tuple(attrs.get("RepoDigests") or ()), labels,
+                      parse_labels(labels), attrs.get("Os") or "linux", attrs.get("Architecture") or "amd64")
+
+
+def find_by_label(client: docker.DockerClient, tag: str, label: str, value: str) -> str | None:
+    """The id of ``tag`` when its ``label`` is ``value`` (an image made from the same inputs: reuse it)."""
+    try:
+        image = client.images.get(tag)
+    except ImageNotFound:
+        return None
+    labels = image.attrs.get("Config", {}).get("Labels") or {}
+    return image.id if labels.get(label) == value else None
 
 
 def _short_reason(exc: Exception) -> str:

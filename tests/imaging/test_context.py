@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rocstack.build.context import stage_context
-from rocstack.build.identity import content_hash, image_name
+from rocstack.imaging.context import stage_context, wheelhouse_files
+from rocstack.imaging.identity import content_hash, image_name
+from rocstack.imaging.options import compute_build_options
 from rocstack.errors import RocstackError
 from rocstack.recipes.catalog import Catalog, select
 
@@ -32,7 +33,7 @@ def wheelhouse(tmp_path):
 
 def _stage(project: Path, wheelhouse: Path, arch: str = "gfx942"):
     selection = select(Catalog(project), "local", arch)
-    return selection, stage_context(selection, [wheelhouse], "FROM scratch\n")
+    return selection, stage_context(selection, wheelhouse_files([wheelhouse]), "FROM scratch\n")
 
 
 def test_layout_holds_project_package_sources_and_wheelhouse(project, wheelhouse):
@@ -42,8 +43,8 @@ def test_layout_holds_project_package_sources_and_wheelhouse(project, wheelhouse
     (project / "kernels" / "build" / "junk.py").write_text("")
     _, staged = _stage(project, wheelhouse)
     files = set(staged.files)
-    assert "rocstack/rocstack/build/context.py" in files  # a package named build is kept
-    assert "rocstack-package/rocstack/build/context.py" in files
+    assert "rocstack/rocstack/imaging/context.py" in files  # the package's own sources are staged
+    assert "rocstack-package/rocstack/imaging/context.py" in files
     assert "rocstack-package/pyproject.toml" in files and not any(f.startswith("rocstack-package/kernels") for f in files)
     assert "sources/rocstack-kernels/pyproject.toml" in files
     assert f"wheelhouse/{TORCH}" in files
@@ -89,7 +90,7 @@ def test_tags_are_deterministic_and_name_the_arches(project, monkeypatch):
 def test_a_wheelhouse_without_the_stack_torch_is_refused(project, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(RocstackError) as info:
-        _stage(project, empty)
+    with pytest.raises(RocstackError) as info:  # refused while the build options are resolved
+        compute_build_options(stack="local", arch="gfx942", wheelhouses=[empty], catalog=Catalog(project))
     assert "no torch-2.13.0 wheel for cp311" in info.value.one_line()
     assert "--wheelhouse" in info.value.one_line()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rocstack.build.index import build_secret_args, host_index_settings
+from rocstack.imaging.index import build_secret_args, host_index_settings
 from rocstack.errors import RocstackError
 
 

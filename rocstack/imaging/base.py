@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Callable
 
 import docker
-from docker.errors import APIError, ImageNotFound
+from docker.errors import APIError
 
-from rocstack.build.paths import logs_dir, rocstack_home
+from rocstack.contracts import LABEL_BASE_INPUTS, LABEL_STACK, logs_dir, rocstack_home
+from rocstack.engine import find_by_label
 from rocstack.errors import EngineError, RocstackError
 from rocstack.fsutil import write_atomic
 from rocstack.recipes.basekey import debootstrap_inputs, debootstrap_tag
 from rocstack.recipes.models import Stack
 
-INPUTS_LABEL = "io.rocstack.base-inputs"
 # Bump when the steps below change what ends up in the image.
 BUILDER_REVISION = 1
 IMAGE_CONFIG = (
@@ -82,16 +82,6 @@ def base_inputs(stack: Stack) -> dict:
 
 def inputs_hash(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-
-
-def find_reusable(client: docker.DockerClient, tag: str, wanted_hash: str) -> str | None:
-    """Image id of ``tag`` when it was built from exactly these inputs."""
-    try:
-        image = client.images.get(tag)
-    except ImageNotFound:
-        return None
-    labels = image.attrs.get("Config", {}).get("Labels") or {}
-    return image.id if labels.get(INPUTS_LABEL) == wanted_hash else None
 
 
 def _debootstrap(inputs: dict, root: Path, log_path: Path) -> None:
@@ -178,7 +168,7 @@ def ensure_base(
     wanted = inputs_hash(inputs)
     tag = debootstrap_tag(stack)
     started = time.monotonic()
-    existing = None if force else find_reusable(client, tag, wanted)
+    existing = None if force else find_by_label(client, tag, LABEL_BASE_INPUTS, wanted)
     if existing:
         say(f"base {tag}: reused (inputs unchanged)")
         return BaseImageResult(tag, existing, wanted, True, time.monotonic() - started)
@@ -204,7 +194,7 @@ def build_base(
     try:
         _debootstrap(inputs, root, log_path)
         say(f"base {tag}: importing into the engine")
-        image_id = _import(client, root, tag, {INPUTS_LABEL: wanted, "io.rocstack.stack": stack.name})
+        image_id = _import(client, root, tag, {LABEL_BASE_INPUTS: wanted, LABEL_STACK: stack.name})
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = BaseImageResult(tag, image_id, wanted, False, time.monotonic() - started)

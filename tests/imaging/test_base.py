@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cli_runner import run_cli
-from rocstack.build.base import INPUTS_LABEL, base_inputs, debian_mirror, inputs_hash
+from rocstack.contracts import LABEL_BASE_INPUTS as INPUTS_LABEL
+from rocstack.imaging.base import base_inputs, debian_mirror, inputs_hash
 from rocstack.recipes.basekey import debootstrap_tag
 from rocstack.recipes.catalog import Catalog
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rocstack.build.builder import _failure
-from rocstack.build.progress import parse_log
+from rocstack.imaging.builder import _failure
+from rocstack.imaging.progress import parse_log
 
 from build_helpers import SAMPLE_DOCKERFILE as DOCKERFILE
 from build_helpers import SAMPLE_LOG as LOG

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from cli_runner import run_cli
-from rocstack.build.context import snapshot_project
+from rocstack.imaging.context import snapshot_project
 
 REPO = Path(__file__).resolve().parents[2]
 # Image repositories of this test session: distinct from rocstack/*, from other test

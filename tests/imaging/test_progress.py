@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from build_helpers import SAMPLE_DOCKERFILE as DOCKERFILE
 from build_helpers import SAMPLE_LOG as LOG
-from rocstack.build.progress import BuildProgress, parse_log, stage_names
+from rocstack.imaging.progress import BuildProgress, parse_log, stage_names
 
 
 def test_stage_names_follow_the_dockerfile_and_name_unnamed_stages():
@@ -59,11 +59,12 @@ def test_feed_reports_events_in_order():
 def test_reporter_lines_name_stage_component_step_and_time():
     import io
 
-    from rocstack.build.reporter import ProgressReporter
+    from rocstack.imaging.reporter import ProgressReporter
+    from rocstack.log import Log
 
     stream = io.StringIO()
     progress = BuildProgress(DOCKERFILE)
-    reporter = ProgressReporter(progress, {"build-rocstack-kernels": "rocstack-kernels"}, stream=stream)
+    reporter = ProgressReporter(progress, {"build-rocstack-kernels": "rocstack-kernels"}, Log(stream=stream, ci=None))
     for line in LOG.splitlines():
         if event := progress.feed(line):
             reporter.on_event(*event)
@@ -73,6 +74,6 @@ def test_reporter_lines_name_stage_component_step_and_time():
     assert "stage 2/4 python-env step 1/1 cached: RUN pip install torch" in lines
     assert not any("FROM" in line for line in lines)
     quiet = io.StringIO()
-    silent = ProgressReporter(BuildProgress(DOCKERFILE), {}, stream=quiet, quiet=True)
+    silent = ProgressReporter(BuildProgress(DOCKERFILE), {}, Log(stream=quiet, quiet=True))
     silent.say("anything")
     assert quiet.getvalue() == ""

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from cli_runner import run_cli
-from rocstack.build import engine
+from rocstack import engine
 from rocstack.errors import EngineError
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}

@@ -1,0 +1,100 @@
+"""The exchange formats rocstack shares between its parts, each defined once.
+
+Schema names, image labels, paths inside images, the default stack and the state
+directory are read and written by several subsystems (imaging writes what validate,
+registry and the in-image suite read). They live here, above those subsystems, so a
+name cannot drift between a writer and its readers. It imports nothing of rocstack's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# -- schema names ---------------------------------------------------------------------
+BUILD_MANIFEST_SCHEMA = "rocstack.build-manifest/v1"
+SUITE_SCHEMA = "rocstack.validation-suite/v1"  # what the in-image suite prints
+REPORT_SCHEMA = "rocstack.validation/v1"  # the host's validation report
+
+# -- paths inside images built by rocstack ---------------------------------------------
+MANIFEST_PATH = "/opt/rocstack/manifest.json"
+PROJECT_PATH = "/opt/rocstack/src"  # the project copy: recipes/, images/, validation/, kernels/
+
+# -- image labels ----------------------------------------------------------------------
+LABEL_STACK = "io.rocstack.stack"
+LABEL_ARCHES = "io.rocstack.arches"  # comma list of target IDs
+LABEL_COMPONENTS = "io.rocstack.components"  # compact JSON {name: source ref}
+LABEL_MANIFEST = "io.rocstack.manifest"  # compact JSON of the build manifest
+LABEL_CONTENT_HASH = "io.rocstack.content-hash"
+LABEL_RUNTIME_IMAGE = "io.rocstack.runtime-image"  # id of the image the manifest layer sits on
+LABEL_BASE_INPUTS = "io.rocstack.base-inputs"  # hash of a locally built base image's inputs
+LABEL_VERDICT = "io.rocstack.verdict"  # on attestation artifacts
+LABEL_VALIDATION_CONTAINER = "io.rocstack.validation"  # on throwaway validation containers
+
+# -- stacks and state ------------------------------------------------------------------
+DEFAULT_STACK = "local"
+
+
+def rocstack_home() -> Path:
+    """rocstack's own state: $ROCSTACK_HOME, default ~/.rocstack (reports, keys, config, logs, contexts)."""
+    return Path(os.environ.get("ROCSTACK_HOME") or Path.home() / ".rocstack")
+
+
+def logs_dir() -> Path:
+    return rocstack_home() / "logs"
+
+
+def reports_dir() -> Path:
+    """``<image id hex>/report.json``: the newest validation report of each image (written by validate, read by push)."""
+    return rocstack_home() / "reports"
+
+
+def compact_json(data) -> str:
+    """JSON as labels carry it: sorted keys, no spaces."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """What rocstack's labels say about an image, parsed once for local and remote images alike.
+
+    Missing labels are empty values; ``problems`` lists labels that are present but unreadable.
+    """
+
+    stack: str = ""
+    arches: tuple[str, ...] = ()
+    components: dict = field(default_factory=dict)
+    manifest: dict | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def built_by_rocstack(self) -> bool:
+        return bool(self.stack and self.arches)
+
+
+def parse_labels(labels: dict | None) -> ImageLabels:
+    labels = labels or {}
+    problems = []
+    arches = tuple(a.strip() for a in labels.get(LABEL_ARCHES, "").split(",") if a.strip())
+    components: dict = {}
+    if labels.get(LABEL_COMPONENTS):
+        try:
+            components = json.loads(labels[LABEL_COMPONENTS])
+            if not isinstance(components, dict):
+                raise TypeError
+        except (ValueError, TypeError):
+            components = {}
+            problems.append(f"{LABEL_COMPONENTS} is not a JSON object")
+    manifest = None
+    if labels.get(LABEL_MANIFEST):
+        try:
+            manifest = json.loads(labels[LABEL_MANIFEST])
+            entries = manifest["components"]
+            if not isinstance(entries, list) or not all(isinstance(c, dict) and "name" in c for c in entries):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            manifest = None
+            problems.append(f"{LABEL_MANIFEST} is corrupt")
+    return ImageLabels(labels.get(LABEL_STACK, ""), arches, components, manifest, tuple(problems))

@@ -1,0 +1,264 @@
+"""`rocstack build`: resolved build options to a tagged image on the Docker engine.
+
+Order of work, cheapest refusals first: ``compute_build_options`` resolves the
+selection (an arch no component can target is refused before the engine is
+touched), the wheelhouse, the Dockerfile and the log paths; then ``build_image``
+connects, makes or reuses the base, stages the context, runs BuildKit, adds the
+manifest, and only then tags.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from docker.errors import ImageNotFound
+
+from rocstack.contracts import LABEL_CONTENT_HASH, LABEL_MANIFEST, LABEL_RUNTIME_IMAGE
+from rocstack.engine import BuildKitCli, buildkit_cli, connect, find_by_label
+from rocstack.errors import EngineError, RocstackError
+from rocstack.fsutil import write_atomic
+from rocstack.imaging import context as ctx
+from rocstack.imaging.base import ensure_base
+from rocstack.imaging.identity import ImageName, content_hash, image_name
+from rocstack.imaging.index import build_secret_args
+from rocstack.imaging.manifest import add_manifest, build_manifest, image_tools
+from rocstack.imaging.options import BuildOptions
+from rocstack.imaging.progress import DOCKERFILE_PREFIX, BuildProgress
+from rocstack.imaging.reporter import ProgressReporter
+from rocstack.imaging.runner import run_logged
+from rocstack.log import Log
+from rocstack.recipes.catalog import Selection
+from rocstack.render import base_reference, source_refs
+
+TAIL_LINES = 40
+STAGE_ROLES = {"base": "OS + venv", "python-env": "torch, triton, rocstack", "runtime": "wheels + validation suite"}
+
+
+class BuildFailed(RocstackError):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str, tail: list[str]):
+        super().__init__(message, hint)
+        self.tail = tail
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    tags: list[str]
+    content_hash: str
+    stack: str
+    arches: list[str]
+    log: str
+    stages: dict[str, dict]
+    stages_run: list[str]
+    manifest: dict
+    base: dict
+    reused_manifest_image: bool
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def stage_roles(selection: Selection) -> dict[str, str]:
+    """Stage name -> what it builds, for progress lines (builder stages are ``build-<component>``)."""
+    roles = dict(STAGE_ROLES)
+    for recipe in selection.components:
+        roles[f"build-{recipe.name}"] = recipe.name
+    return roles
+
+
+def _failure(progress: BuildProgress, roles: dict[str, str], log_path: Path, rc: int) -> BuildFailed:
+    step = progress.failed_step()
+    for title, error in progress.internal_errors:
+        if title.startswith("load metadata for "):
+            image = title[len("load metadata for "):]
+            return BuildFailed(
+                f"cannot get the base image {image}: {error}",
+                "this engine cannot pull it (no registry reachable?): `docker load` it here, "
+                f"or build the local stack; full log: {log_path}",
+                list(progress.tail)[-TAIL_LINES:],
+            )
+    if step is None:
+        reason = progress.other_errors[-1] if progress.other_errors else f"docker build exited {rc}"
+        # No step failed: the Dockerfile, the context or the engine itself did.
+        return BuildFailed(f"the build failed: {reason}", f"last lines above; full log: {log_path}", list(progress.tail)[-TAIL_LINES:])
+    number, total = progress.stage_number(step.stage)
+    role = roles.get(step.stage, step.stage)
+    where = f"stage {step.stage} ({number}/{total}), step {step.index}/{step.count}"
+    what = f"component {role} failed in {where}" if step.stage.startswith("build-") else f"{where} ({role}) failed"
+    instruction = step.command[:100]
+    tail = list(step.output)[-TAIL_LINES:] or list(progress.tail)[-TAIL_LINES:]
+    return BuildFailed(
+        f"{what}: `{instruction}`: {step.error}",
+        f"last {len(tail)} lines above; full log: {log_path}",
+        tail,
+    )
+
+
+class _BuildLog:
+    """The full build log on disk: notes of rocstack's own, then everything BuildKit prints."""
+
+    def __init__(self, handle: TextIO, path: Path):
+        self.handle, self.path = handle, path
+
+    def note(self, text: str) -> None:
+        self.handle.write(f"== {text}\n")
+        self.handle.flush()
+
+
+@dataclass(frozen=True)
+class _Session:
+    """One build's fixed parts, made once in build_image and passed down (nothing is set later)."""
+
+    options: BuildOptions
+    client: object  # docker.DockerClient
+    cli: BuildKitCli
+    log: Log
+    build_log: _BuildLog
+    progress: BuildProgress
+
+    @property
+    def selection(self) -> Selection:
+        return self.options.selection
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the BuildKit build starts from: base image, staged context, and the image name they give."""
+
+    base_id: str
+    base_info: dict
+    staged: ctx.StagedContext
+    digest: str
+    name: ImageName
+
+
+@dataclass(frozen=True)
+class _Finished:
+    image_id: str
+    manifest: dict
+    reused: bool
+
+
+def _header(s: _Session) -> None:
+    s.build_log.note(f"rocstack build: stack {s.selection.stack.name}, arches {s.selection.arch_list}")
+    s.build_log.note(f"engine {s.client.version().get('Version')}, BuildKit via {' '.join(s.cli.argv)} ({s.cli.version})")
+    for item in s.options.index.not_passed:
+        s.build_log.note(f"not passed into the build: {item}")
+    for line in s.options.dockerfile.splitlines():
+        s.build_log.handle.write(f"{DOCKERFILE_PREFIX}{line}\n")
+
+
+def _base_image(s: _Session) -> tuple[str, dict]:
+    """The base image id (or pinned reference) and what to record about it."""
+    stack = s.selection.stack
+    if stack.base.debootstrap is not None:
+        def say(text: str) -> None:
+            s.build_log.note(text)
+            s.log.step(text)
+
+        result = ensure_base(s.client, stack, say=say)
+        return result.image_id, asdict(result)
+    reference = base_reference(s.selection)
+    try:
+        image_id = s.client.images.get(reference).id
+        return image_id, {"tag": reference, "image_id": image_id}
+    except ImageNotFound:
+        # BuildKit pulls it; the pinned reference (digest when given) identifies it.
+        return reference, {"tag": reference, "image_id": None}
+
+
+def _prepare(s: _Session) -> _Prepared:
+    base_id, base_info = _base_image(s)
+    staged = ctx.stage_context(s.selection, s.options.wheels, s.options.dockerfile)
+    digest = content_hash(s.selection, s.options.dockerfile, staged, base_id)
+    return _Prepared(base_id, base_info, staged, digest, image_name(s.selection, digest))
+
+
+def _run_buildkit(s: _Session, prepared: _Prepared) -> str:
+    """The BuildKit build of the staged context; returns the runtime image id."""
+    roles = stage_roles(s.selection)
+    reporter = ProgressReporter(s.progress, roles, s.log)
+    staged = prepared.staged
+    with tempfile.TemporaryDirectory(prefix="rocstack-iid-") as tmp, build_secret_args(s.options.index) as secret_args:
+        iidfile = Path(tmp) / "iid"
+        argv = [*s.cli.argv, "--progress=plain", "--iidfile", str(iidfile), "-f", str(staged.dockerfile),
+                *(["--no-cache"] if s.options.no_cache else []), *secret_args, str(staged.directory)]
+        s.build_log.note("$ " + " ".join(argv))
+        rc = run_logged(argv, s.cli.environment(), s.build_log.handle, s.progress, reporter.on_event, reporter.on_idle)
+        if rc != 0:
+            failure = _failure(s.progress, roles, s.build_log.path, rc)
+            s.build_log.note(f"rocstack: FAILED: {failure.one_line()}")
+            raise failure
+        return iidfile.read_text().strip()
+
+
+def _finish(s: _Session, prepared: _Prepared, runtime_id: str) -> _Finished:
+    """Manifest image (or the existing one for a no-op rebuild), then both tags."""
+    name = prepared.name
+    existing = find_by_label(s.client, name.versioned, LABEL_RUNTIME_IMAGE, runtime_id)
+    if existing:
+        manifest = json.loads(s.client.images.get(existing).labels[LABEL_MANIFEST])
+        s.log.step(f"no change: {name.versioned} already is this build")
+        image_id = existing
+    else:
+        s.log.step("adding the build manifest")
+        tools = {
+            **image_tools(s.client, runtime_id),
+            "docker-engine": s.client.version().get("Version", "?"),
+            "docker-cli": s.cli.version,
+        }
+        stage_seconds = {n: st.seconds for n, st in s.progress.summary().items()}
+        manifest = build_manifest(s.selection, prepared.staged, prepared.base_id, tools, stage_seconds,
+                                  source_refs(s.selection))
+        labels = {LABEL_CONTENT_HASH: prepared.digest, LABEL_RUNTIME_IMAGE: runtime_id}
+        image_id = add_manifest(s.client, runtime_id, manifest, labels, s.build_log.handle)
+    image = s.client.images.get(image_id)
+    for tag in (name.versioned, name.latest):
+        repository, _, version = tag.rpartition(":")
+        if not image.tag(repository, version):
+            raise EngineError(f"the engine refused to tag {image_id[:19]} as {tag}", "see the engine log")
+    s.build_log.note(f"rocstack: built {image_id} as {name.versioned} and {name.latest}")
+    s.build_log.note(f"stages run: {', '.join(s.progress.stages_run()) or 'none (all cached)'}")
+    return _Finished(image_id, manifest, bool(existing))
+
+
+def build_image(options: BuildOptions, log: Log) -> BuildResult:
+    """Build and tag; ``options.log_copy`` also gets the full log (on success and on failure)."""
+    client = connect()
+    cli = buildkit_cli()
+    options.log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(options.log_path, "w") as handle, ctx.context_lock(options.selection.stack.name):
+            s = _Session(options, client, cli, log, _BuildLog(handle, options.log_path), BuildProgress(options.dockerfile))
+            _header(s)
+            prepared = _prepare(s)
+            log.step(f"building {prepared.name.versioned} ({len(s.progress.stages)} stages; log {options.log_path})")
+            finished = _finish(s, prepared, _run_buildkit(s, prepared))
+    finally:
+        if options.log_copy and options.log_path.exists():
+            write_atomic(options.log_copy, options.log_path.read_bytes())
+    name, stages_run = prepared.name, s.progress.stages_run()
+    log.step(f"built {name.versioned} in {log.elapsed():.0f}s (stages run: {', '.join(stages_run) or 'none'})")
+    return BuildResult(
+        image_id=finished.image_id,
+        tags=[name.versioned, name.latest],
+        content_hash=prepared.digest,
+        stack=options.selection.stack.name,
+        arches=[str(t) for t in options.selection.targets],
+        log=str(options.log_path),
+        stages={n: asdict(st) for n, st in s.progress.summary().items()},
+        stages_run=stages_run,
+        manifest=finished.manifest,
+        base=prepared.base_info,
+        reused_manifest_image=finished.reused,
+        seconds=round(log.elapsed(), 1),
+        notes=list(options.index.not_passed),
+    )
