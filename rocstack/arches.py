@@ -217,10 +217,15 @@ def parse_target_id(text: str, *, known_only: bool = True) -> TargetID:
     return TargetID(processor, tuple(sorted(features.items())))
 
 
+def split_arch_list(value: str | Iterable[str]) -> list[str]:
+    """``gfx90a, gfx942`` (or a list) -> ["gfx90a", "gfx942"]: the one way an arch list is split."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if item and str(item).strip()]
+
+
 def parse_arch_list(value: str | Iterable[str]) -> list[TargetID]:
     """``gfx90a,gfx942`` (or a list) -> de-duplicated target IDs in the given order."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    items = [item.strip() for item in items if item and item.strip()]
+    items = split_arch_list(value)
     if not items:
         raise ArchError("no arch given", f"pass --arch with one or more of: {', '.join(arch_names())}")
     out: list[TargetID] = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rocstack.arches import get_arch
+from rocstack.arches import get_arch, parse_target_id, split_arch_list
 from rocstack.errors import ArchError
 
 # NVIDIA compute capability -> family name used as a config key.
@@ -85,14 +85,13 @@ def parse_target(name: str) -> Target:
         return Target("cuda", f"sm{cc}", family, 32)
     if text == "interpreter":
         return INTERPRETER
-    processor = text.split(":", 1)[0]
-    arch = get_arch(processor)  # raises ArchError naming the known arches
+    arch = parse_target_id(text).arch  # rocstack's parser: raises ArchError naming the known arches
     return Target("hip", arch.name, arch.family.lower(), arch.wavefront_size)
 
 
 def parse_targets(value: str) -> list[Target]:
     """Comma list of targets, duplicates dropped, order kept."""
-    names = [part for part in (p.strip() for p in value.split(",")) if part]
+    names = split_arch_list(value)
     if not names:
         raise ArchError("no target given", "pass --arch gfx942[,gfx90a,sm90,...]")
     targets: list[Target] = []
