@@ -20,14 +20,10 @@ import os
 import shutil
 from pathlib import Path
 
+from rocstack.fsutil import write_atomic
+
 MANIFEST = "manifest.json"
 CACHE_SUBDIR = "triton-cache"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def relocate(cache_dir: Path) -> int:
@@ -38,7 +34,7 @@ def relocate(cache_dir: Path) -> int:
         paths = data.get("child_paths", {})
         wanted = {name: str(group.parent / name) for name in paths}
         if paths != wanted:
-            _write_atomic(group, json.dumps({"child_paths": wanted}))
+            write_atomic(group, json.dumps({"child_paths": wanted}))
             changed += 1
     return changed
 
