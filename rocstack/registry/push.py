@@ -24,6 +24,7 @@ from rocstack.registry.keys import key_id, load_signing_key
 from rocstack.registry.local_image import LocalImage, find_report, inspect_image
 from rocstack.registry.oci import RegistryClient, parse_registry
 from rocstack.registry.redact import redact
+from rocstack.registry.statement import verification_level
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -36,8 +37,9 @@ class PushResult:
     unvalidated_reason: str | None
     key_id: str
     attestation_digest: str
-    attestation_tag: str
+    attestation_tag: str | None  # the referrers index tag, where the registry lacks the referrers API
     indexed_by_referrers: bool
+    level: str  # gpu-verified | static-only | unvalidated
 
 
 def push(
@@ -65,6 +67,7 @@ def push(
             "or pass --allow-unvalidated to push it marked unvalidated",
             exit_code=1,
         )
+    verification_level(lookup.report, lookup.problem is None)  # a report stating an unknown level: refused now
     remote_tag = tag or _default_tag(image)
     if not _TAG_RE.match(remote_tag):
         raise RocstackError(f"'{remote_tag}' is not a valid tag", "use letters, digits, '_', '.', '-' (max 128)")
@@ -81,7 +84,7 @@ def push(
             f"after the push, {target}@{digest[:19]} is not image {image.id[:19]}",
             "someone else pushed to the same tag at the same time; push again",
         )
-    payload = attestation.build_payload(
+    statement = attestation.build_statement(
         repository=str(target),
         digest=digest,
         media_type=manifest.media_type,
@@ -93,13 +96,14 @@ def push(
         validated=lookup.problem is None,
         unvalidated_reason=lookup.problem,
     )
-    envelope = attestation.sign(payload, private_key)
+    predicate = statement["predicate"]
     attached = artifacts.attach(
         client,
         target.repository,
         manifest,
-        envelope,
-        {"io.rocstack.stack": image.stack, "io.rocstack.verdict": payload["verdict"] or "unvalidated"},
+        attestation.sign(statement, private_key),
+        {"io.rocstack.stack": image.stack, "io.rocstack.verdict": predicate["verdict"] or "unvalidated",
+         "io.rocstack.level": predicate["level"]},
     )
     return PushResult(
         reference=f"{target}:{remote_tag}",
@@ -108,8 +112,9 @@ def push(
         unvalidated_reason=lookup.problem,
         key_id=key_id(private_key.public_key()),
         attestation_digest=attached.manifest_digest,
-        attestation_tag=attached.tag,
+        attestation_tag=attached.index_tag,
         indexed_by_referrers=attached.indexed_by_referrers,
+        level=predicate["level"],
     )
 
 
