@@ -76,7 +76,7 @@ def attach(client: RegistryClient, repository: str, subject: Manifest, bundle: b
         "layers": [{"mediaType": BUNDLE_MEDIA_TYPE, "digest": layer_digest, "size": len(bundle)}],
         "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": len(subject.raw)},
         "annotations": {
-            CREATED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            CREATED: datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             "dev.sigstore.bundle.content": "dsse-envelope",
             "dev.sigstore.bundle.predicateType": PREDICATE_TYPE,
             **annotations,

@@ -27,24 +27,9 @@ __all__ = ["VerificationError", "canonical_json", "PREDICATE_TYPE", "Verified", 
 BUNDLE, LEGACY = "in-toto bundle", "legacy envelope"  # the two forms an attestation may come in
 
 
-def build_statement(
-    *,
-    repository: str,
-    digest: str,
-    media_type: str,
-    image_id: str,
-    stack: str,
-    arches: list[str],
-    components: list[dict],
-    report: dict | None,
-    validated: bool,
-    unvalidated_reason: str | None = None,
-) -> dict:
-    predicate = statement.build_predicate(
-        image_id=image_id, media_type=media_type, stack=stack, arches=arches, components=components,
-        report=report, validated=validated, unvalidated_reason=unvalidated_reason,
-    )
-    return statement.build_statement(repository, digest, predicate)
+def build_statement(*, repository: str, digest: str, **facts) -> dict:
+    """The statement for image ``repository@digest``; ``facts`` as :func:`statement.build_predicate` takes them."""
+    return statement.build_statement(repository, digest, statement.build_predicate(**facts))
 
 
 def sign(intoto_statement: dict, private_key: Ed25519PrivateKey) -> bytes:

@@ -132,7 +132,7 @@ def build_predicate(
             "sha256": report_digest(report),
             "document": report,
         },
-        "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": created or datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         "rocstack_version": __version__,
     }
 

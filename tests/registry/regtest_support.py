@@ -260,3 +260,45 @@ def attach_legacy(client, repository: str, subject, envelope: bytes) -> str:
     tag = legacy.legacy_tag(subject.digest)
     client.put_manifest(repository, tag, json.dumps(manifest, sort_keys=True).encode(), OCI_MANIFEST)
     return tag
+
+
+def with_statement(bundle: bytes, change) -> bytes:
+    """The bundle with its statement altered by ``change`` and the original signature kept."""
+    import base64
+
+    from rocstack.registry.refusals import canonical_json
+
+    body = json.loads(bundle)
+    statement = json.loads(base64.b64decode(body["dsseEnvelope"]["payload"]))
+    change(statement)
+    body["dsseEnvelope"]["payload"] = base64.b64encode(canonical_json(statement)).decode()
+    return json.dumps(body).encode()
+
+
+def _client_and_name(repo: str):
+    from rocstack.registry.oci import RegistryClient, parse_registry
+
+    ref = parse_registry(repo)
+    return RegistryClient(ref), ref.repository
+
+
+def current_bundle(repo: str, digest: str) -> bytes:
+    """The one attestation `push` attached to ``digest`` in ``repo`` (HOST/REPO)."""
+    from rocstack.registry import artifacts
+
+    client, name = _client_and_name(repo)
+    [found] = artifacts.find(client, name, digest).items
+    return found.content
+
+
+def replace_attestation(repo: str, digest: str, bundle: bytes) -> None:
+    """Make ``bundle`` the only referrer listed for ``digest`` (as an attacker with push rights could)."""
+    from rocstack.registry import artifacts
+    from rocstack.registry.oci import OCI_INDEX
+
+    client, name = _client_and_name(repo)
+    attached = artifacts.attach(client, name, client.get_manifest(name, digest), bundle, {})
+    tag = artifacts.referrers_tag(digest)
+    index = json.loads(client.get_manifest(name, tag).raw)
+    index["manifests"] = [d for d in index["manifests"] if d["digest"] == attached.manifest_digest]
+    client.put_manifest(name, tag, json.dumps(index).encode(), OCI_INDEX)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from regtest_support import legacy_envelope, legacy_payload
+from regtest_support import legacy_envelope, legacy_payload, with_statement
 
 from rocstack.arches import parse_target_id
 from rocstack.registry import attestation, dsse, statement
@@ -59,15 +59,6 @@ def _statement(digest=DIGEST, verdict="pass", validated=True, arches=("gfx942",)
 def signer():
     key = Ed25519PrivateKey.generate()
     return key, {key_id(key.public_key()): key.public_key()}
-
-
-def _rewrap(raw: bytes, change) -> bytes:
-    """Decode a bundle's statement, let ``change`` alter it, re-encode it with the old signature."""
-    bundle = json.loads(raw)
-    body = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
-    change(body)
-    bundle["dsseEnvelope"]["payload"] = base64.b64encode(canonical_json(body)).decode()
-    return json.dumps(bundle).encode()
 
 
 def test_round_trip_verifies_and_reports_signer(signer):
@@ -133,7 +124,7 @@ def test_reformatted_bundle_still_verifies(signer):
 def test_altered_statement_is_bad_signature(signer):
     key, trusted = signer
     raw = attestation.sign(_statement(verdict="fail"), key)
-    forged = _rewrap(raw, lambda body: body["predicate"].update(verdict="pass"))  # a forger flips the verdict
+    forged = with_statement(raw, lambda body: body["predicate"].update(verdict="pass"))  # a forger flips the verdict
     with pytest.raises(VerificationError, match="does not verify") as refused:
         attestation.verify(forged, trusted=trusted, digest=DIGEST)
     assert refused.value.reason == "bad-signature" and refused.value.exit_code == 1

@@ -19,12 +19,11 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from oci_tools import pins
-from regtest_support import run_rocstack, write_report
+from regtest_support import current_bundle, replace_attestation, run_rocstack, with_statement, write_report
 
 from rocstack.registry import artifacts, attestation
 from rocstack.registry.keys import generate_key
-from rocstack.registry.oci import OCI_INDEX, RegistryClient, parse_registry
-from rocstack.registry.refusals import canonical_json
+from rocstack.registry.oci import RegistryClient, parse_registry
 from rocstack.registry.statement import PREDICATE_TYPE
 
 pytestmark = pytest.mark.slow
@@ -66,23 +65,6 @@ def _statements(stdout: str) -> list[dict]:
     return [json.loads(base64.b64decode(json.loads(line)["payload"])) for line in stdout.splitlines() if line.strip()]
 
 
-def _replace_attestation(ref: str, digest: str, bundle: bytes) -> None:
-    """Make ``bundle`` the only referrer listed for ``digest`` (as an attacker with push rights could)."""
-    repo = ref.rsplit(":", 1)[0]
-    client, name = RegistryClient(parse_registry(repo)), parse_registry(repo).repository
-    attached = artifacts.attach(client, name, client.get_manifest(name, digest), bundle, {})
-    tag = artifacts.referrers_tag(digest)
-    index = json.loads(client.get_manifest(name, tag).raw)
-    index["manifests"] = [d for d in index["manifests"] if d["digest"] == attached.manifest_digest]
-    client.put_manifest(name, tag, json.dumps(index).encode(), OCI_INDEX)
-
-
-def _current_bundle(ref: str, digest: str) -> bytes:
-    repo = ref.rsplit(":", 1)[0]
-    [found] = artifacts.find(RegistryClient(parse_registry(repo)), parse_registry(repo).repository, digest).items
-    return found.content
-
-
 @pytest.mark.parametrize("pin", COSIGNS, ids=[p.label for p in COSIGNS])
 def test_cosign_verifies_the_pushed_attestation(pin, pushed, tmp_path):
     ref, digest, public_key = pushed
@@ -100,11 +82,9 @@ def test_cosign_verifies_the_pushed_attestation(pin, pushed, tmp_path):
 @pytest.mark.parametrize("pin", COSIGNS, ids=[p.label for p in COSIGNS])
 def test_cosign_refuses_a_tampered_attestation(pin, pushed, tmp_path):
     ref, digest, public_key = pushed
-    body = json.loads(_current_bundle(ref, digest))
-    statement = json.loads(base64.b64decode(body["dsseEnvelope"]["payload"]))
-    statement["predicate"]["arches"] = ["gfx90a", "gfx942", "gfx950"]  # altered, signature kept
-    body["dsseEnvelope"]["payload"] = base64.b64encode(canonical_json(statement)).decode()
-    _replace_attestation(ref, digest, json.dumps(body).encode())
+    repo = ref.rsplit(":", 1)[0]
+    forged = with_statement(current_bundle(repo, digest), lambda s: s["predicate"].update(arches=["gfx90a", "gfx950"]))
+    replace_attestation(repo, digest, forged)  # altered, signature kept
     done = _cosign(pin, ref, public_key, tmp_path)
     assert done.returncode != 0 and SIGNATURE_REFUSED in done.stderr, done.stderr
 
@@ -114,8 +94,9 @@ def test_cosign_refuses_another_signer_and_another_predicate_type(pin, pushed, t
     ref, digest, public_key = pushed
     wrong_type = _cosign(pin, ref, public_key, tmp_path, predicate_type="https://slsa.dev/provenance/v1")
     assert wrong_type.returncode != 0 and "none of the attestations matched the predicate type" in wrong_type.stderr
-    statement = json.loads(base64.b64decode(json.loads(_current_bundle(ref, digest))["dsseEnvelope"]["payload"]))
-    _replace_attestation(ref, digest, attestation.sign(statement, Ed25519PrivateKey.generate()))
+    repo = ref.rsplit(":", 1)[0]
+    statement = json.loads(base64.b64decode(json.loads(current_bundle(repo, digest))["dsseEnvelope"]["payload"]))
+    replace_attestation(repo, digest, attestation.sign(statement, Ed25519PrivateKey.generate()))
     done = _cosign(pin, ref, public_key, tmp_path)
     assert done.returncode != 0 and SIGNATURE_REFUSED in done.stderr, done.stderr
 

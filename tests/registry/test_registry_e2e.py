@@ -8,22 +8,20 @@ no traceback, non-zero exit.
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 
 import pytest
 from docker.errors import ImageNotFound
 from regtest_support import (
-    PASSWORD, START_REGISTRY, TEST_STACK, attach_legacy, legacy_envelope, legacy_payload, login, report_for, run_rocstack,
-    write_report,
+    PASSWORD, START_REGISTRY, TEST_STACK, attach_legacy, current_bundle, legacy_envelope, legacy_payload, login,
+    replace_attestation, report_for, run_rocstack, with_statement, write_report,
 )
 
 import rocstack.registry.pull
 from rocstack.registry import artifacts
 from rocstack.registry.keys import generate_key, load_signing_key, untrust_key
 from rocstack.registry.oci import OCI_INDEX, RegistryClient, parse_registry
-from rocstack.registry.refusals import canonical_json
 
 pytestmark = pytest.mark.slow
 
@@ -168,37 +166,13 @@ def _push_validated(capsys, images, rocstack_home, repo, name, arches="gfx942"):
     return image, tag, _digest_of(repo, tag)
 
 
-def _replace_attestation(repo: str, digest: str, bundle: bytes) -> None:
-    """Make ``bundle`` the only attestation listed for ``digest`` (as an attacker with push rights could)."""
-    client, name = _client(repo), parse_registry(repo).repository
-    attached = artifacts.attach(client, name, client.get_manifest(name, digest), bundle, {})
-    tag = artifacts.referrers_tag(digest)
-    index = json.loads(client.get_manifest(name, tag).raw)
-    index["manifests"] = [d for d in index["manifests"] if d["digest"] == attached.manifest_digest]
-    client.put_manifest(name, tag, json.dumps(index).encode(), OCI_INDEX)
-
-
-def _current_bundle(repo: str, digest: str) -> bytes:
-    [found] = artifacts.find(_client(repo), parse_registry(repo).repository, digest).items
-    return found.content
-
-
-def _with_statement(bundle: bytes, change) -> bytes:
-    """The bundle with its statement altered by ``change`` and the original signature kept."""
-    body = json.loads(bundle)
-    statement = json.loads(base64.b64decode(body["dsseEnvelope"]["payload"]))
-    change(statement)
-    body["dsseEnvelope"]["payload"] = base64.b64encode(canonical_json(statement)).decode()
-    return json.dumps(body).encode()
-
-
 def test_refusal_bad_signature(capsys, registry_server, images, rocstack_home):
     generate_key()
     repo = registry_server.repo("badsig")
     _, _, digest = _push_validated(capsys, images, rocstack_home, repo, "badsig", arches="gfx90a")
     # claim an arch the image was not validated for, keeping the signature
-    forged = _with_statement(_current_bundle(repo, digest), lambda s: s["predicate"].update(arches=["gfx90a", "gfx942"]))
-    _replace_attestation(repo, digest, forged)
+    forged = with_statement(current_bundle(repo, digest), lambda s: s["predicate"].update(arches=["gfx90a", "gfx942"]))
+    replace_attestation(repo, digest, forged)
     _refused(_pull(capsys, repo), "does not verify", "altered after signing")
 
 
@@ -220,7 +194,7 @@ def test_refusal_attestation_for_another_digest(capsys, registry_server, images,
     docker_engine.images.push(repo, tag=tag)  # the tag now points at another image...
     moved_digest = _digest_of(repo, tag)
     assert moved_digest != good_digest
-    _replace_attestation(repo, moved_digest, _current_bundle(repo, good_digest))  # ...with a copy of the good one
+    replace_attestation(repo, moved_digest, current_bundle(repo, good_digest))  # ...with a copy of the good one
     _refused(_pull(capsys, repo), f"attestation is for image {good_digest[:19]}", "tag was moved")
 
 
@@ -260,7 +234,7 @@ def test_refusal_corrupt_artifact_json(capsys, registry_server, images, rocstack
     generate_key()
     repo = registry_server.repo("corrupt")
     _, _, digest = _push_validated(capsys, images, rocstack_home, repo, "corrupt")
-    _replace_attestation(repo, digest, b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "dsse')
+    replace_attestation(repo, digest, b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "dsse')
     _refused(_pull(capsys, repo), "attestation is not valid JSON")
 
 
@@ -372,3 +346,33 @@ def test_start_registry_script_is_idempotent_and_checks_arguments(registry_serve
     assert again.returncode == 0 and "already answers" in again.stdout
     bad = subprocess.run([str(START_REGISTRY), "fifty", "/tmp/x"], capture_output=True, text=True)
     assert bad.returncode == 2 and "is not a number" in bad.stderr
+
+
+def test_repush_adds_a_referrer_and_the_newest_decides(capsys, registry_server, images, rocstack_home):
+    generate_key()
+    repo = registry_server.repo("repush")
+    image = images.build("repush")
+    write_report(rocstack_home, image, gpu=False)  # first validated without a GPU...
+    assert "static-only" in _push(capsys, image, repo, "--tag", "t")
+    write_report(rocstack_home, image)  # ...then again on one
+    assert "gpu-verified" in _push(capsys, image, repo, "--tag", "t")
+    digest = _digest_of(repo, "t")
+    client, name = _client(repo), parse_registry(repo).repository
+    index = json.loads(client.get_manifest(name, artifacts.referrers_tag(digest)).raw)
+    assert len(index["manifests"]) == 2 and {d["artifactType"] for d in index["manifests"]} == {artifacts.ARTIFACT_TYPE}
+    code, out, err = _pull(capsys, repo)
+    assert code == 0 and "level      gpu-verified" in out, err
+
+
+def test_push_refuses_a_referrers_tag_that_holds_an_image(capsys, registry_server, images, rocstack_home, docker_engine):
+    generate_key()
+    repo = registry_server.repo("squatted")
+    image, tag, digest = _push_validated(capsys, images, rocstack_home, repo, "squatted")
+    squatter = images.build("squatter")
+    docker_engine.images.get(squatter.id).tag(repo, artifacts.referrers_tag(digest))
+    docker_engine.images.push(repo, tag=artifacts.referrers_tag(digest))
+    _refused(run_rocstack(capsys, "push", "--image", image.ref, "--registry", repo, "--tag", tag),
+             "holds something other than an OCI referrers index", "delete it and push again", code=2)
+    _refused(_pull(capsys, repo), "has no attestation (none found via referrers tag")
+    _refused(run_rocstack(capsys, "push", "--image", image.ref, "--registry", repo, "--tag", artifacts.referrers_tag(digest)),
+             "is reserved for attestations", code=2)
