@@ -155,12 +155,16 @@ class Found(Protocol):
     form: str
 
 
-def newest_trusted(items: Iterable[Found], trusted: dict[str, Ed25519PublicKey]) -> Verified:
-    """Of the attestations found for one image, the one a trusted key signed most recently.
+def newest_trusted(
+    items: Iterable[Found], trusted: dict[str, Ed25519PublicKey], digest: str | None = None
+) -> Verified:
+    """Of the attestations found for image ``digest``, the one a trusted key signed most recently.
 
     "Most recently" is the ``created`` time inside the signed predicate, so nobody
-    without the key can promote an older verdict over a newer one. Unsigned, untrusted
-    or corrupt ones are skipped; if nothing verifies, the first problem is the refusal.
+    without the key can promote an older verdict over a newer one. Those about
+    ``digest`` come first, so a copy of another image's attestation cannot hide this
+    image's own. Unsigned, untrusted or corrupt ones are skipped; if nothing verifies,
+    the first problem is the refusal.
     """
     signed: list[Verified] = []
     first_problem: VerificationError | None = None
@@ -172,7 +176,8 @@ def newest_trusted(items: Iterable[Found], trusted: dict[str, Ed25519PublicKey])
         except VerificationError as exc:
             first_problem = first_problem or exc
     if signed:
-        return max(signed, key=lambda v: _timestamp(v.claim.predicate.get("created")))
+        own = [v for v in signed if digest in v.claim.subject_digests] or signed
+        return max(own, key=lambda v: _timestamp(v.claim.predicate.get("created")))
     if first_problem is None:
         raise VerificationError("missing", "no attestation found")
     raise first_problem

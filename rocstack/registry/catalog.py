@@ -123,5 +123,5 @@ def judge(
             f"image {image.digest[:19]} has no attestation (none found via {image.attestation_source})",
             "push it with `invoke push`, which signs and attaches one",
         )
-    chosen = attestation.newest_trusted(image.attestations, trusted)
+    chosen = attestation.newest_trusted(image.attestations, trusted, image.digest)
     return attestation.check(chosen, digest=image.digest, arch=arch, stack=stack, allow_static=allow_static)

@@ -97,11 +97,11 @@ def to_claim(payload: dict) -> Claim:
             report=report,
             validated=validated,
             unvalidated_reason=payload.get("unvalidated_reason"),
-            created=str(payload.get("created") or ""),
         )
     except RocstackError as exc:
         raise VerificationError("corrupt", f"attestation payload: {exc.message}") from None
     predicate["verdict"] = payload.get("verdict")  # as signed, even without a report
+    predicate["created"] = payload.get("created")  # never "now": that would make it the newest
     predicate["rocstack_version"] = payload.get("rocstack_version")
     return Claim((digest,), predicate)
 

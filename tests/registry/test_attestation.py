@@ -335,6 +335,15 @@ def test_newest_trusted_goes_by_the_signed_creation_time(signer):
     assert refused.value.reason == "untrusted-key"  # the first problem found
 
 
+def test_newest_trusted_prefers_attestations_of_this_image(signer):
+    key, trusted = signer
+    own, copied = _statement(), _statement(digest=OTHER)
+    own["predicate"]["created"], copied["predicate"]["created"] = "2026-01-01T00:00:00+00:00", "2026-06-01T00:00:00+00:00"
+    items = [_Item(attestation.sign(copied, key)), _Item(attestation.sign(own, key))]
+    assert attestation.newest_trusted(items, trusted, DIGEST).digest == DIGEST
+    assert attestation.newest_trusted(items[:1], trusted, DIGEST).digest == OTHER  # then refused as moved
+
+
 def test_legacy_envelope_is_read_with_a_derived_level(signer):
     key, trusted = signer
     raw = legacy_envelope(legacy_payload(DIGEST, _report(), stack="local"), key)
