@@ -31,6 +31,7 @@ LABEL_CONTENT_HASH = "io.rocstack.content-hash"
 LABEL_RUNTIME_IMAGE = "io.rocstack.runtime-image"  # id of the image the manifest layer sits on
 LABEL_BASE_INPUTS = "io.rocstack.base-inputs"  # hash of a locally built base image's inputs
 LABEL_VERDICT = "io.rocstack.verdict"  # on attestation artifacts
+LABEL_LEVEL = "io.rocstack.level"  # on attestation artifacts: gpu-verified | static-only | unvalidated
 LABEL_VALIDATION_CONTAINER = "io.rocstack.validation"  # on throwaway validation containers
 
 # -- stacks and state ------------------------------------------------------------------

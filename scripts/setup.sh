@@ -31,6 +31,12 @@ fi
 section "Docker engine"
 bash scripts/start-dockerd.sh
 
+# cosign (sid 3.1.1, trixie 2.5.0) and oras check rocstack's attestations independently in
+# the registry tests. Unpacked into the test cache, not installed: two cosigns side by side,
+# and sid never enters the system's apt sources. Without them those tests skip with the reason.
+section "cosign and oras for the registry tests"
+bash scripts/fetch-oci-tools.sh || echo "warning: cosign/oras not fetched; the tests that need them will skip" >&2
+
 section "Python packages"
 python3 -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch==2.13.0 resolves to the machine's CPU wheel (pip's configured find-links);

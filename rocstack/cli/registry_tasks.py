@@ -37,8 +37,8 @@ def push(c, image="", registry=None, tag=None, allow_unvalidated=False, report=N
         key_path=Path(key) if key else None,
         say=task_log().step,
     )
-    state = "validated (verdict pass)" if result.validated else f"UNVALIDATED ({result.unvalidated_reason})"
-    where = "tag + referrers API" if result.indexed_by_referrers else f"tag {result.attestation_tag}"
+    state = f"validated (verdict pass, {result.level})" if result.validated else f"UNVALIDATED ({result.unvalidated_reason})"
+    where = "referrers API" if result.indexed_by_referrers else f"referrers tag {result.attestation_tag}"
     print(f"pushed      {result.reference}")
     print(f"digest      {result.digest}")
     print(f"attestation {result.attestation_digest} ({where}), signed by {result.key_id}, {state}")
@@ -51,32 +51,33 @@ def push(c, image="", registry=None, tag=None, allow_unvalidated=False, report=N
         "stack": f"stack name (default: {DEFAULT_STACK})",
         "registry": "HOST[:PORT][/REPO] (default: $ROCSTACK_REGISTRY, else config.json 'registry')",
         "tag": "local name for the pulled image (default: its registry name and rocstack/<stack>:<tag>)",
+        "allow-static": "also take static-only images (validated where no GPU ran the GPU checks)",
     }
 )
 @user_errors
-def pull(c, arch="", stack=DEFAULT_STACK, registry=None, tag=None):
+def pull(c, arch="", stack=DEFAULT_STACK, registry=None, tag=None, allow_static=False):
     """Pull the newest image of a stack whose signed attestation verifies for an arch."""
     from rocstack.registry.pull import pull as pull_image
 
     require(arch, "--arch", "rocstack pull --arch gfx942 --registry HOST/REPO")
-    _report_pull(pull_image(arch, stack=stack, registry=registry, local_tag=tag, say=task_log().step))
+    _report_pull(pull_image(arch, stack=stack, registry=registry, local_tag=tag, allow_static=allow_static,
+                            say=task_log().step))
 
 
 def _report_pull(result) -> None:
-    payload = result.verified.payload
-    checks = (payload.get("validation") or {}).get("checks") or []
-    counts = {s: sum(1 for c in checks if c.get("status") == s) for s in ("pass", "skip", "fail", "error")}
-    counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    components = ", ".join(f"{c['name']}={c.get('ref') or c.get('version')}" for c in payload["components"])
-    signer = f"{result.verified.key_id}" + (f" ({result.signer_name})" if result.signer_name else "")
+    verified = result.verified
+    counted = ", ".join(f"{n} {s}" for s, n in verified.check_counts.items() if n)
+    components = ", ".join(f"{c['name']}={c.get('ref') or c.get('version')}" for c in verified.components)
+    signer = f"{verified.key_id}" + (f" ({result.signer_name})" if result.signer_name else "")
     print(f"verified   {result.registry.host}/{result.image.repository}:{','.join(result.image.tags)}")
     print(f"  digest     {result.image.digest} (the attestation is bound to this manifest digest)")
     print(f"  signature  ed25519 by trusted key {signer}")
-    print(f"  verdict    {payload['verdict']} ({counted or 'no checks'}; validated {payload['validation'].get('started', '?')})")
-    print(f"  stack      {payload['stack']}")
-    print(f"  arches     {','.join(payload['arches'])}")
+    print(f"  verdict    {verified.verdict} ({counted or 'no checks'}; validated {verified.validated_at or '?'})")
+    print(f"  level      {verified.level}" + (f" (GPU {verified.gpu_name})" if verified.gpu_name else ""))
+    print(f"  stack      {verified.stack}")
+    print(f"  arches     {','.join(verified.arches)}")
     print(f"  components {components or 'none'}")
-    print(f"  found via  {result.image.attestation_source}")
+    print(f"  found via  {result.image.attestation_source} ({verified.form})")
     for image, exc in result.rejected:
         print(f"  skipped    newer {','.join(image.tags)}: {exc.message}")
     print(f"pulled as  {', '.join(result.local_tags)}")

@@ -3,9 +3,9 @@
 Image facts (created, stack/arches labels) come from the image config blob, which the
 manifest digest pins, so they are as trustworthy as the digest. Whether an image may
 be used is decided only by its signed attestation (``judge``): among the attestations
-found, the newest one carrying a valid signature by a trusted key decides; unsigned,
-untrusted or corrupt ones are skipped, and if none decides, the newest one's problem
-is the reason given.
+found, the one a trusted key signed most recently (by the signed creation time)
+decides; unsigned, untrusted or corrupt ones are skipped, and if none decides, the
+newest one's problem is the reason given.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class RemoteImage:
     stack: str = ""
     arches: list[str] = field(default_factory=list)
     image_id: str = ""
-    envelopes: list[bytes | VerificationError] = field(default_factory=list)
+    attestations: list[artifacts.Located] = field(default_factory=list)
     attestation_source: str = ""
     problem: str | None = None  # why the image cannot be judged at all (not an image we can read)
 
@@ -64,7 +64,7 @@ def scan(client: RegistryClient, repositories: list[str]) -> list[RemoteImage]:
         for image in by_digest.values():
             if image.problem is None:
                 located = artifacts.find(client, repository, image.digest)
-                image.envelopes, image.attestation_source = located.envelopes, located.source
+                image.attestations, image.attestation_source = located.items, located.source
             found.append(image)
     found.sort(key=lambda image: (_timestamp(image.created), image.tags), reverse=True)
     return found
@@ -113,26 +113,16 @@ def judge(
     *,
     arch: TargetID | None = None,
     stack: str | None = None,
+    allow_static: bool = False,
 ) -> Verified:
     """The verified attestation that lets ``image`` through, or the VerificationError why not."""
     if image.problem:
         raise VerificationError("unreadable", f"image {image.digest[:19]} is {image.problem}")
-    if not image.envelopes:
+    if not image.attestations:
         raise VerificationError(
             "missing",
-            f"image {image.digest[:19]} has no attestation ({image.attestation_source} not found)",
+            f"image {image.digest[:19]} has no attestation (none found via {image.attestation_source})",
             "push it with `invoke push`, which signs and attaches one",
         )
-    first_problem: VerificationError | None = None
-    for raw in image.envelopes:
-        if isinstance(raw, VerificationError):
-            first_problem = first_problem or raw
-            continue
-        try:
-            envelope = attestation.parse_envelope(raw)
-            attestation.check_signature(envelope, trusted)
-        except VerificationError as exc:
-            first_problem = first_problem or exc
-            continue
-        return attestation.verify(raw, trusted=trusted, digest=image.digest, arch=arch, stack=stack)
-    raise first_problem  # type: ignore[misc]  # envelopes is non-empty, so a problem was recorded
+    chosen = attestation.newest_trusted(image.attestations, trusted, image.digest)
+    return attestation.check(chosen, digest=image.digest, arch=arch, stack=stack, allow_static=allow_static)

@@ -2,8 +2,8 @@
 
 Candidates are the registry's images labelled with the stack, newest first; the first
 whose attestation passes every check (trusted signature, digest binding, verdict pass,
-arch covered) is pulled *by digest*, so the engine fetches exactly the manifest the
-signature names, whatever the tags point at by then. If none passes, the one-line
+level gpu-verified unless ``allow_static``, arch covered) is pulled *by digest*, so the
+engine fetches exactly the manifest the signature names, whatever the tags point at by then. If none passes, the one-line
 refusal lists why each candidate was rejected.
 """
 
@@ -52,8 +52,10 @@ def pull(
     stack: str = DEFAULT_STACK,
     registry: str | None = None,
     local_tag: str | None = None,
+    allow_static: bool = False,
     say: Callable[[str], None] = print,
 ) -> PullResult:
+    """``allow_static``: also take images whose validation ran no GPU check (level static-only)."""
     device = parse_target_id(arch)
     if local_tag and not _LOCAL_NAME_RE.match(local_tag):
         raise RocstackError(f"'{local_tag}' is not a valid image name", "use e.g. --tag myteam/rocstack:gfx942")
@@ -80,7 +82,7 @@ def pull(
     rejected: list[tuple[RemoteImage, VerificationError]] = []
     for image in candidates:
         try:
-            verified = judge(image, trusted, arch=device, stack=stack)
+            verified = judge(image, trusted, arch=device, stack=stack, allow_static=allow_static)
         except VerificationError as exc:
             rejected.append((image, exc))
             continue

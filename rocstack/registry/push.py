@@ -19,12 +19,13 @@ from rocstack.arches import arches_slug, parse_target_id
 from rocstack.engine import connect
 from rocstack.errors import ArchError, RocstackError
 from rocstack.registry import artifacts, attestation, transfer
-from rocstack.contracts import LABEL_STACK, LABEL_VERDICT, rocstack_home
+from rocstack.contracts import LABEL_LEVEL, LABEL_STACK, LABEL_VERDICT, rocstack_home
 from rocstack.registry.config import default_registry
 from rocstack.registry.keys import key_id, load_signing_key
 from rocstack.registry.local_image import LocalImage, find_report, inspect_image
 from rocstack.registry.oci import RegistryClient, parse_registry
 from rocstack.registry.redact import redact
+from rocstack.registry.statement import verification_level
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -37,8 +38,9 @@ class PushResult:
     unvalidated_reason: str | None
     key_id: str
     attestation_digest: str
-    attestation_tag: str
+    attestation_tag: str | None  # the referrers index tag, where the registry lacks the referrers API
     indexed_by_referrers: bool
+    level: str  # gpu-verified | static-only | unvalidated
 
 
 def push(
@@ -66,6 +68,7 @@ def push(
             "or pass --allow-unvalidated to push it marked unvalidated",
             exit_code=1,
         )
+    verification_level(lookup.report, lookup.problem is None)  # a report stating an unknown level: refused now
     remote_tag = tag or _default_tag(image)
     if not _TAG_RE.match(remote_tag):
         raise RocstackError(f"'{remote_tag}' is not a valid tag", "use letters, digits, '_', '.', '-' (max 128)")
@@ -82,7 +85,7 @@ def push(
             f"after the push, {target}@{digest[:19]} is not image {image.id[:19]}",
             "someone else pushed to the same tag at the same time; push again",
         )
-    payload = attestation.build_payload(
+    statement = attestation.build_statement(
         repository=str(target),
         digest=digest,
         media_type=manifest.media_type,
@@ -94,13 +97,13 @@ def push(
         validated=lookup.problem is None,
         unvalidated_reason=lookup.problem,
     )
-    envelope = attestation.sign(payload, private_key)
+    predicate = statement["predicate"]
     attached = artifacts.attach(
         client,
         target.repository,
         manifest,
-        envelope,
-        {LABEL_STACK: image.stack, LABEL_VERDICT: payload["verdict"] or "unvalidated"},
+        attestation.sign(statement, private_key),
+        {LABEL_STACK: image.stack, LABEL_VERDICT: predicate["verdict"] or "unvalidated", LABEL_LEVEL: predicate["level"]},
     )
     return PushResult(
         reference=f"{target}:{remote_tag}",
@@ -109,8 +112,9 @@ def push(
         unvalidated_reason=lookup.problem,
         key_id=key_id(private_key.public_key()),
         attestation_digest=attached.manifest_digest,
-        attestation_tag=attached.tag,
+        attestation_tag=attached.index_tag,
         indexed_by_referrers=attached.indexed_by_referrers,
+        level=predicate["level"],
     )
 
 

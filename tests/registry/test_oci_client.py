@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from rocstack.errors import RocstackError
-from rocstack.registry.attestation import MEDIA_TYPE
+from rocstack.registry.artifacts import ARTIFACT_TYPE as MEDIA_TYPE
 from rocstack.registry.credentials import Credential, lookup
 from rocstack.registry.oci import RegistryClient, parse_registry
 

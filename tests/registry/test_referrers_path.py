@@ -12,7 +12,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from regtest_support import TEST_STACK, run_rocstack, write_report
+from regtest_support import TEST_STACK, report_for, run_rocstack, write_report
 
 import rocstack.registry.pull
 import rocstack.registry.push
@@ -60,11 +60,13 @@ def test_push_and_pull_through_referrers(capsys, registry_server, images, rocsta
     write_report(rocstack_home, image)
     code, out, err = run_rocstack(capsys, "push", "--image", image.ref, "--registry", repo)
     assert code == 0, err
-    assert "(tag + referrers API)" in out
+    assert "(referrers API)" in out
+    name = parse_registry(repo).repository
+    assert not any(artifacts.is_attestation_tag(t) for t in RegistryClient(parse_registry(repo)).tags(name))
     images.forget_locally(image.id)
     code, out, err = run_rocstack(capsys, "pull", "--arch", "gfx942", "--stack", TEST_STACK, "--registry", repo)
     assert code == 0, err
-    assert "found via  referrers API" in out
+    assert "found via  referrers API (in-toto bundle)" in out
 
 
 def test_newest_trusted_referrer_decides_and_strangers_are_skipped(registry_server, images, rocstack_home, docker_engine):
@@ -79,13 +81,14 @@ def test_newest_trusted_referrer_decides_and_strangers_are_skipped(registry_serv
     subject = client.get_manifest(name, "t")
 
     def attach(signing_key, verdict, created):
-        payload = attestation.build_payload(
+        statement = attestation.build_statement(
             repository=repo, digest=subject.digest, media_type=subject.media_type, image_id=image.id,
-            stack=TEST_STACK, arches=["gfx942"], components=[], report={"verdict": verdict, "checks": []},
+            stack=TEST_STACK, arches=["gfx942"], components=[], report=report_for(image, verdict),
             validated=verdict == "pass",
         )
-        envelope = attestation.sign(payload, signing_key)
-        artifacts.attach(client, name, subject, envelope, {"org.opencontainers.image.created": created})
+        statement["predicate"]["created"] = created
+        bundle = attestation.sign(statement, signing_key)
+        artifacts.attach(client, name, subject, bundle, {"org.opencontainers.image.created": created})
 
     from rocstack.registry.keys import load_signing_key
 
@@ -94,7 +97,7 @@ def test_newest_trusted_referrer_decides_and_strangers_are_skipped(registry_serv
     broken = {  # newest of all: an artifact of our type whose layer is something else
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "artifactType": attestation.MEDIA_TYPE,
+        "artifactType": artifacts.ARTIFACT_TYPE,
         "config": {"mediaType": artifacts.EMPTY_MEDIA_TYPE, "digest": client.put_blob(name, b"{}"), "size": 2},
         "layers": [{"mediaType": "text/plain", "digest": client.put_blob(name, b"hi"), "size": 2}],
         "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": len(subject.raw)},
@@ -102,8 +105,8 @@ def test_newest_trusted_referrer_decides_and_strangers_are_skipped(registry_serv
     }
     client.put_manifest(name, "broken", json.dumps(broken).encode(), broken["mediaType"])
     [found] = scan(client, [name])
-    assert found.attestation_source == "referrers API" and len(found.envelopes) == 3
-    assert isinstance(found.envelopes[0], attestation.VerificationError)  # read, refused, and skipped
+    assert found.attestation_source == "referrers API" and len(found.attestations) == 3
+    assert isinstance(found.attestations[0].content, attestation.VerificationError)  # read, refused, and skipped
     assert judge(found, trusted_keys()).verdict == "pass"  # the stranger's newer one was skipped
 
     attach(load_signing_key(), "fail", "2026-09-01T00:00:00+00:00")  # a trusted re-validation failed

@@ -6,7 +6,8 @@ for: ``ROCSTACK_REGTEST_DEFAULT_STACK=1`` (CI sets it after building the image).
 takes ``rocstack/local:gfx942-latest`` (else the newest ``rocstack/local:*`` image for
 gfx942), validates it (or reuses ``$ROCSTACK_REGTEST_REPORT_DIR/report.json`` when that
 report is for this image), pushes, removes it, pulls it back, and puts every tag it
-had back, removing the tags the pull added.
+had back, removing the tags the pull added. Validated without a GPU (CI), the image is
+static-only: `pull` refuses it, and the pull back is made with ``allow_static``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from docker.errors import ImageNotFound
 from regtest_support import REPO, run_rocstack
 
 from rocstack.registry.keys import generate_key
+from rocstack.registry.pull import pull
 
 pytestmark = pytest.mark.slow
 OPT_IN = "ROCSTACK_REGTEST_DEFAULT_STACK"
@@ -64,16 +66,20 @@ def test_default_stack_image_validate_push_pull(capsys, docker_engine, registry_
     repo = registry_server.repo("default-stack")
     code, out, err = run_rocstack(capsys, "push", "--image", ref, "--registry", repo, "--report", str(report))
     assert code == 0, err
-    assert "validated (verdict pass)" in out
+    gpu_ran = ((json.loads((report / "report.json").read_text()).get("environment") or {}).get("gpu") or {}).get("available")
+    level = "gpu-verified" if gpu_ran else "static-only"  # CI validates without a GPU
+    assert f"validated (verdict pass, {level})" in out
+    if level == "static-only":  # refused before the engine is touched
+        code, _, err = run_rocstack(capsys, "pull", "--arch", "gfx942", "--registry", repo)
+        assert code == 1 and "passed validation static-only, not gpu-verified" in err, err
 
     docker_engine.images.remove(image.id, force=True)  # clean engine state for this image
     restored = None
     try:
         with pytest.raises(ImageNotFound):
             docker_engine.images.get(image.id)
-        code, out, err = run_rocstack(capsys, "pull", "--arch", "gfx942", "--registry", repo)
-        assert code == 0, err
-        assert "verdict    pass" in out and "stack      local" in out
+        result = pull("gfx942", registry=repo, allow_static=True, say=lambda _: None)
+        assert (result.verified.verdict, result.verified.level, result.verified.stack) == ("pass", level, "local")
         assert docker_engine.images.get(image.id).id == image.id
     finally:
         try:

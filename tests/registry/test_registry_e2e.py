@@ -13,11 +13,15 @@ import subprocess
 
 import pytest
 from docker.errors import ImageNotFound
-from regtest_support import PASSWORD, START_REGISTRY, TEST_STACK, login, run_rocstack, write_report
+from regtest_support import (
+    PASSWORD, START_REGISTRY, TEST_STACK, attach_legacy, current_bundle, legacy_envelope, legacy_payload, login,
+    replace_attestation, report_for, run_rocstack, with_statement, write_report,
+)
 
+import rocstack.registry.pull
 from rocstack.registry import artifacts
-from rocstack.registry.keys import generate_key, untrust_key
-from rocstack.registry.oci import RegistryClient, parse_registry
+from rocstack.registry.keys import generate_key, load_signing_key, untrust_key
+from rocstack.registry.oci import OCI_INDEX, RegistryClient, parse_registry
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +65,18 @@ def test_push_then_pull_by_digest_on_clean_engine(capsys, registry_server, image
     write_report(rocstack_home, image)
     repo = registry_server.repo("roundtrip")
     out = _push(capsys, image, repo)
-    assert f"signed by {key.key_id}" in out and "validated (verdict pass)" in out
+    assert f"signed by {key.key_id}" in out and "validated (verdict pass, gpu-verified)" in out
     tag = _pushed_tag(out)
     digest = _digest_of(repo, tag)
-    # distribution 2.8 has no referrers API: the attestation sits under the cosign-style tag
-    assert artifacts.attestation_tag(digest) in _client(repo).tags(parse_registry(repo).repository)
+    # distribution 2.8 has no referrers API: the attestation is listed by the referrers tag schema's index
+    name = parse_registry(repo).repository
+    index_tag = artifacts.referrers_tag(digest)
+    assert f"(referrers tag {index_tag})" in out
+    assert sorted(_client(repo).tags(name)) == sorted([tag, index_tag])  # no cosign-style .att tag any more
+    index = json.loads(_client(repo).get_manifest(name, index_tag).raw)
+    assert index["mediaType"] == OCI_INDEX and [d["artifactType"] for d in index["manifests"]] == [artifacts.ARTIFACT_TYPE]
+    referrer = json.loads(_client(repo).get_manifest(name, index["manifests"][0]["digest"]).raw)
+    assert referrer["subject"]["digest"] == digest and referrer["artifactType"] == artifacts.ARTIFACT_TYPE
 
     images.forget_locally(image.id)
     with pytest.raises(ImageNotFound):
@@ -74,7 +85,8 @@ def test_push_then_pull_by_digest_on_clean_engine(capsys, registry_server, image
     assert code == 0, err
     assert f"digest     {digest}" in out and key.key_id in out and "verdict    pass" in out
     assert "arches     gfx90a,gfx942" in out and "torch=2.13.0+cpu" in out
-    assert "found via  tag sha256-" in out
+    assert "level      gpu-verified (GPU AMD Instinct MI300X)" in out
+    assert f"found via  referrers tag {index_tag[:19]}… (in-toto bundle)" in out
     pulled = docker_engine.images.get(f"{repo}:{tag}")
     assert pulled.id == image.id
     assert docker_engine.images.get(f"rocstack/{TEST_STACK}:{tag}").id == image.id
@@ -154,20 +166,13 @@ def _push_validated(capsys, images, rocstack_home, repo, name, arches="gfx942"):
     return image, tag, _digest_of(repo, tag)
 
 
-def _rewrite_attestation(repo: str, digest: str, envelope: bytes) -> None:
-    """Replace the attestation of ``digest`` with ``envelope`` (as an attacker with push rights could)."""
-    client, name = _client(repo), parse_registry(repo).repository
-    artifacts.attach(client, name, client.get_manifest(name, digest), envelope, {})
-
-
 def test_refusal_bad_signature(capsys, registry_server, images, rocstack_home):
     generate_key()
     repo = registry_server.repo("badsig")
     _, _, digest = _push_validated(capsys, images, rocstack_home, repo, "badsig", arches="gfx90a")
-    client = _client(repo)
-    envelope = json.loads(artifacts.find(client, parse_registry(repo).repository, digest).envelopes[0])
-    envelope["payload"]["arches"] = ["gfx90a", "gfx942"]  # claim an arch the image was not validated for
-    _rewrite_attestation(repo, digest, json.dumps(envelope).encode())
+    # claim an arch the image was not validated for, keeping the signature
+    forged = with_statement(current_bundle(repo, digest), lambda s: s["predicate"].update(arches=["gfx90a", "gfx942"]))
+    replace_attestation(repo, digest, forged)
     _refused(_pull(capsys, repo), "does not verify", "altered after signing")
 
 
@@ -189,8 +194,7 @@ def test_refusal_attestation_for_another_digest(capsys, registry_server, images,
     docker_engine.images.push(repo, tag=tag)  # the tag now points at another image...
     moved_digest = _digest_of(repo, tag)
     assert moved_digest != good_digest
-    good = artifacts.find(_client(repo), parse_registry(repo).repository, good_digest).envelopes[0]
-    _rewrite_attestation(repo, moved_digest, good)  # ...carrying a copy of the good attestation
+    replace_attestation(repo, moved_digest, current_bundle(repo, good_digest))  # ...with a copy of the good one
     _refused(_pull(capsys, repo), f"attestation is for image {good_digest[:19]}", "tag was moved")
 
 
@@ -202,6 +206,20 @@ def test_refusal_verdict_fail(capsys, registry_server, images, rocstack_home):
     out = _push(capsys, image, repo, "--allow-unvalidated")
     assert "UNVALIDATED (validation verdict fail (audit.gpu-code))" in out
     _refused(_pull(capsys, repo), "did not pass validation", "validate and push a fixed build")
+
+
+def test_refusal_static_only_unless_allowed(capsys, registry_server, images, rocstack_home, docker_engine):
+    generate_key()
+    repo = registry_server.repo("static")
+    image = images.build("static")
+    write_report(rocstack_home, image, gpu=False)  # validated on a machine without a GPU
+    out = _push(capsys, image, repo)
+    assert "validated (verdict pass, static-only)" in out
+    _refused(_pull(capsys, repo), "passed validation static-only, not gpu-verified", "GPU checks skipped: gpu-arch",
+             "--allow-static")
+    images.forget_locally(image.id)
+    result = rocstack.registry.pull.pull("gfx942", stack=TEST_STACK, registry=repo, allow_static=True, say=lambda _: None)
+    assert result.verified.level == "static-only" and docker_engine.images.get(image.id)
 
 
 def test_refusal_arch_not_covered(capsys, registry_server, images, rocstack_home):
@@ -216,8 +234,29 @@ def test_refusal_corrupt_artifact_json(capsys, registry_server, images, rocstack
     generate_key()
     repo = registry_server.repo("corrupt")
     _, _, digest = _push_validated(capsys, images, rocstack_home, repo, "corrupt")
-    _rewrite_attestation(repo, digest, b'{"schema": "rocstack.attestation-envelope/v1", "payload": {')
+    replace_attestation(repo, digest, b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "dsse')
     _refused(_pull(capsys, repo), "attestation is not valid JSON")
+
+
+def test_legacy_attestation_is_still_read(capsys, registry_server, images, rocstack_home, docker_engine):
+    """An image pushed by rocstack's first format (envelope under the .att tag) still pulls."""
+    generate_key()
+    repo = registry_server.repo("legacy")
+    client, name = _client(repo), parse_registry(repo).repository
+    image = images.build("legacy")
+    docker_engine.images.get(image.id).tag(repo, "old")
+    docker_engine.images.push(repo, tag="old")
+    subject = client.get_manifest(name, "old")
+    payload = legacy_payload(subject.digest, report_for(image), repository=repo)
+    tag = attach_legacy(client, name, subject, legacy_envelope(payload, load_signing_key()))
+    images.forget_locally(image.id)
+    code, out, err = _pull(capsys, repo)
+    assert code == 0, err
+    assert "level      gpu-verified" in out and f"legacy tag {tag[:19]}" in out and "(legacy envelope)" in out
+    envelope = json.loads(legacy_envelope(legacy_payload(subject.digest, report_for(image)), load_signing_key()))
+    envelope["payload"]["arches"] = ["gfx90a"]  # altered after signing
+    attach_legacy(client, name, subject, json.dumps(envelope).encode())
+    _refused(_pull(capsys, repo), "does not verify")
 
 
 def test_refusal_registry_unreachable(capsys, images, rocstack_home):
@@ -307,3 +346,33 @@ def test_start_registry_script_is_idempotent_and_checks_arguments(registry_serve
     assert again.returncode == 0 and "already answers" in again.stdout
     bad = subprocess.run([str(START_REGISTRY), "fifty", "/tmp/x"], capture_output=True, text=True)
     assert bad.returncode == 2 and "is not a number" in bad.stderr
+
+
+def test_repush_adds_a_referrer_and_the_newest_decides(capsys, registry_server, images, rocstack_home):
+    generate_key()
+    repo = registry_server.repo("repush")
+    image = images.build("repush")
+    write_report(rocstack_home, image, gpu=False)  # first validated without a GPU...
+    assert "static-only" in _push(capsys, image, repo, "--tag", "t")
+    write_report(rocstack_home, image)  # ...then again on one
+    assert "gpu-verified" in _push(capsys, image, repo, "--tag", "t")
+    digest = _digest_of(repo, "t")
+    client, name = _client(repo), parse_registry(repo).repository
+    index = json.loads(client.get_manifest(name, artifacts.referrers_tag(digest)).raw)
+    assert len(index["manifests"]) == 2 and {d["artifactType"] for d in index["manifests"]} == {artifacts.ARTIFACT_TYPE}
+    code, out, err = _pull(capsys, repo)
+    assert code == 0 and "level      gpu-verified" in out, err
+
+
+def test_push_refuses_a_referrers_tag_that_holds_an_image(capsys, registry_server, images, rocstack_home, docker_engine):
+    generate_key()
+    repo = registry_server.repo("squatted")
+    image, tag, digest = _push_validated(capsys, images, rocstack_home, repo, "squatted")
+    squatter = images.build("squatter")
+    docker_engine.images.get(squatter.id).tag(repo, artifacts.referrers_tag(digest))
+    docker_engine.images.push(repo, tag=artifacts.referrers_tag(digest))
+    _refused(run_rocstack(capsys, "push", "--image", image.ref, "--registry", repo, "--tag", tag),
+             "holds something other than an OCI referrers index", "delete it and push again", code=2)
+    _refused(_pull(capsys, repo), "has no attestation (none found via referrers tag")
+    _refused(run_rocstack(capsys, "push", "--image", image.ref, "--registry", repo, "--tag", artifacts.referrers_tag(digest)),
+             "is reserved for attestations", code=2)
