@@ -34,7 +34,7 @@ from rocstack.arches import TargetID
 from rocstack.audit.kpack import KpackFinding, SplitLibrary
 from rocstack.audit.kpack_archive import ArchiveLimits, KpackArchive, open_archive
 from rocstack.audit.kpack_resolve import ENV_PATH, ENV_PREFIX, GFXARCH, Candidate, Device, HardlinkIndex, \
-    KpackEnv, candidates, compatible_targets, devices_for, load_paths
+    KpackEnv, candidates, compatible_targets, devices_for, load_paths, physical
 from rocstack.audit.sysroot import Sysroot
 
 Status = Literal["ok", "disabled", "no-archive", "no-arch", "shadowed", "missing-kernels"]
@@ -71,17 +71,20 @@ class KpackCoverage:
     resolutions: list[Resolution] = field(default_factory=list)
     findings: list[KpackFinding] = field(default_factory=list)
     archives: dict[str, KpackArchive] = field(default_factory=dict)  # host path -> opened archive
+    aliases: dict[str, str] = field(default_factory=dict)  # another name of a judged library -> the judged name
+
+    def rows(self, library: str, image_target: str) -> list[Resolution]:
+        name = self.aliases.get(library, library)
+        return [r for r in self.resolutions if r.library == name and r.device.image_target == image_target]
 
     def covered(self, library: str, image_target: str) -> bool:
         """Every load path in the default mode of ``image_target`` resolves all of the library's code."""
-        rows = [r for r in self.resolutions if r.library == library and r.device.image_target == image_target
-                and not r.device.mode]
+        rows = [r for r in self.rows(library, image_target) if not r.device.mode]
         return bool(rows) and all(r.ok for r in rows)
 
     def sources(self, library: str, image_target: str) -> list[str]:
         """The archives that supply the library for that target (the coverage matrix's source column)."""
-        return sorted({r.archive for r in self.resolutions if r.library == library and r.ok
-                       and r.device.image_target == image_target and r.archive})
+        return sorted({r.archive for r in self.rows(library, image_target) if r.ok and r.archive})
 
 
 class ArchiveCache:
@@ -108,10 +111,16 @@ def judge(libraries: dict[str, SplitLibrary], targets: list[TargetID], root: Sys
     cache = ArchiveCache(limits)
     out = KpackCoverage()
     out.findings += _env_findings(env, len(libraries))
+    judged: dict[tuple[int, int], str] = {}
     for inside, lib in sorted(libraries.items()):
         keys = lib.keys()
         if lib.ref is None or not keys:
             continue  # its structural findings (read_split_library) say why
+        identity = _identity(root, inside)
+        if identity in judged:
+            out.aliases[inside] = judged[identity]  # a symlink or hardlink: judged with all its load paths
+            continue
+        judged[identity] = inside
         paths = load_paths(root, inside, hardlinks)
         rows = []
         for load_path in paths:
@@ -123,9 +132,17 @@ def judge(libraries: dict[str, SplitLibrary], targets: list[TargetID], root: Sys
                     tried = candidates(lib.ref, load_path, device.target, env, root, cwd)
                     rows.append(resolve(inside, load_path, device, keys, tried, cache))
         out.resolutions += rows
-        out.findings += _library_findings(rows, paths, cache)
+        out.findings += _library_findings(rows, cache)
     out.archives = cache.opened
     return out
+
+
+def _identity(root: Sysroot, inside: str) -> tuple[int, int]:
+    try:
+        st = os.stat(physical(root, inside)[1])
+    except OSError:
+        return (-1, hash(inside))
+    return (st.st_dev, st.st_ino)
 
 
 def resolve(library: str, load_path: str, device: Device, keys: list[str], tried: list[Candidate],
@@ -186,24 +203,37 @@ def device_package(archive_inside: str, processor: str) -> str:
     return f"the device package for {processor} that installs {name}{also}"
 
 
-def _library_findings(rows: list[Resolution], paths: list[str], cache: ArchiveCache) -> list[KpackFinding]:
+def _library_findings(rows: list[Resolution], cache: ArchiveCache) -> list[KpackFinding]:
     out = []
-    good_paths = {r.load_path: r for r in rows if r.ok and not r.device.mode}
+    good = {(r.load_path, r.device): r for r in rows if r.ok}
+    default = {(r.load_path, r.device.image_target): r for r in rows if not r.device.mode}
     for row in rows:
         if row.ok or row.status == "disabled":
             continue
+        base = default.get((row.load_path, row.device.image_target))
+        if row.device.mode and base is not None and _same_failure(base, row):
+            continue  # said once, in the default mode's finding
         severity = "error" if not row.device.mode or row.status == "shadowed" else "warning"
         mode = f" in {row.device.mode} mode" if row.device.mode else ""
-        where = row.library if row.load_path == paths[0] else row.load_path
         message, hint, evidence = _explain(row, mode, cache)
-        if row.load_path != paths[0] and paths[0] in good_paths and row.status in ("no-archive", "no-arch"):
-            other = good_paths[paths[0]]
-            message += (f"; loaded as {row.load_path} (a hardlink of {paths[0]}) the loader looks beside the copy, "
-                        f"while from {paths[0]} it finds {other.archive} (TheRock PR #5768)")
-            hint = (f"make {row.load_path} a symlink to {paths[0]} (a symlink resolves next to its target), "
-                    f"or install the archives beside it too")
-        out.append(KpackFinding(severity, "kpack-coverage", where, message, hint, evidence))
+        also = [r.device.mode for r in rows if r.device.mode and r.load_path == row.load_path
+                and r.device.image_target == row.device.image_target and _same_failure(row, r)]
+        if not row.device.mode and also:
+            message += f" (the same in {', '.join(also)} mode)"
+        other = next((r for (path, device), r in good.items() if device == row.device and path != row.load_path), None)
+        if other is not None and row.status in ("no-archive", "no-arch"):
+            message += (f"; this is a hardlinked copy of {other.load_path}, and the loader looks beside the path a "
+                        f"library was loaded from: from {other.load_path} it finds {other.archive} "
+                        "(TheRock PR #5768)")
+            hint = (f"make {row.load_path} a symlink to {other.load_path} (a symlink resolves next to its target), "
+                    "or install the archives beside the copy too")
+        out.append(KpackFinding(severity, "kpack-coverage", row.load_path, message, hint, evidence))
     return out
+
+
+def _same_failure(a: Resolution, b: Resolution) -> bool:
+    """Same outcome for the same reason (an overlay is per mode, so two shadowings differ by archive)."""
+    return a.status == b.status and not a.ok and (a.status != "shadowed" or a.archive == b.archive)
 
 
 def _explain(row: Resolution, mode: str, cache: ArchiveCache) -> tuple[str, str, str]:
