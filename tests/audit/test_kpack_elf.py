@@ -200,3 +200,21 @@ def test_ref_section_that_is_not_msgpack_is_one_finding(kbuild, tmp_path):
     assert lib.ref is None and lib.keys() == []
     assert [(f.severity, f.kind) for f in lib.findings] == [("error", "kpack-ref")]
     assert "not valid msgpack" in lib.findings[0].message
+
+
+def test_program_header_with_a_wrapped_vaddr_is_an_error(kbuild, tmp_path):
+    """The vaddr a stock patchelf left in a large TheRock library (0xfffffffffff79040), set in a copy."""
+    path = tmp_path / "libk.so"
+    shutil.copy2(kbuild.split("hip_lib") / "hip_lib_generic/lib/libk.so", path)
+    data = bytearray(path.read_bytes())
+    phoff, = struct.unpack_from("<Q", data, 32)
+    assert struct.unpack_from("<I", data, phoff)[0] == 6  # lld writes PT_PHDR first
+    struct.pack_into("<QQ", data, phoff + 16, 0xFFFFFFFFFFF79040, 0xFFFFFFFFFFF79040)  # p_vaddr, p_paddr
+    path.write_bytes(bytes(data))
+    assert "0xfffffffffff79040" in run(["readelf", "-lW", str(path)])
+    mapped, elf = open_elf(path)
+    with mapped:
+        messages = [f.message for f in check_integrity(elf, "libk.so")]
+    assert len(messages) == 2
+    assert "vaddr 0xfffffffffff79040" in messages[0] and "outside any user address space" in messages[0]
+    assert "no PT_LOAD maps it" in messages[1]
