@@ -253,6 +253,7 @@ def _frame_index(archive: KpackArchive, buf) -> list[tuple[int, int]] | None:
             archive._problem(f"zstd frame #{index} ({length} bytes at {pos:#x}) runs past the zstd region")
             return frames
         frames.append((pos, length))
+        _release(buf, pos - _U32.size, length + _U32.size)  # the walk only needed its size prefix
         pos += length
     return frames
 
@@ -269,7 +270,26 @@ def iter_code_objects(archive: KpackArchive, limits: ArchiveLimits = ArchiveLimi
     with handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         frames = _frame_index(archive, buf) if archive.scheme == "zstd-per-kernel" else None
         for entry in sorted(archive.entries, key=lambda e: e.ordinal):
-            yield _decode(archive, entry, buf, frames, limits)
+            item = _decode(archive, entry, buf, frames, limits)
+            _release(buf, *_region(archive, entry, frames))
+            yield item
+
+
+def _region(archive: KpackArchive, entry: TocEntry, frames) -> tuple[int, int]:
+    if archive.scheme == "none":
+        return archive._blobs[entry.ordinal]
+    return frames[entry.ordinal] if frames and entry.ordinal < len(frames) else (0, 0)
+
+
+def _release(buf, offset: int, size: int) -> None:
+    """Unmap the pages of a region once read: a mapped archive would otherwise stay resident (file-backed
+    RSS, charged to a container's memory) as the reader walks through it."""
+    if size <= 0 or not hasattr(buf, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    start = offset - offset % mmap.PAGESIZE
+    end = min(offset + size, len(buf))
+    if end > start:
+        buf.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 def read_blob(archive: KpackArchive, entry: TocEntry, limits: ArchiveLimits = ArchiveLimits()) -> bytes:
