@@ -118,7 +118,10 @@ def is_split(elf: ElfFile) -> bool:
 
 
 def read_split_library(elf: ElfFile, label: str) -> SplitLibrary | None:
-    """The ref, wrappers and structural findings of a split library; None when ``elf`` is not split."""
+    """The ref, wrappers and structural findings of a split library; None when ``elf`` is not split.
+
+    Raises ElfError only when a section the split relies on lies outside the file (the
+    caller reports it like any unreadable object)."""
     if not is_split(elf):
         return None
     findings: list[KpackFinding] = []

@@ -96,12 +96,12 @@ class ArchiveCache:
 
     def get(self, candidate: Candidate) -> KpackArchive | None:
         """None when nothing is there; an archive that fails to parse is returned with ``usable`` False."""
-        real = os.path.realpath(candidate.host)
-        if real not in self.opened:
-            if not os.path.isfile(real):
+        host = candidate.host  # links already resolved inside the root (kpack_resolve.physical)
+        if host not in self.opened:
+            if not os.path.isfile(host):
                 return None
-            self.opened[real] = open_archive(real, candidate.inside, self.limits)
-        return self.opened[real]
+            self.opened[host] = open_archive(host, candidate.inside, self.limits)
+        return self.opened[host]
 
 
 def judge(libraries: dict[str, SplitLibrary], targets: list[TargetID], root: Sysroot, env: KpackEnv,

@@ -160,7 +160,7 @@ class HardlinkIndex:
         index = cls(root)
         seen: set[str] = set()
         for inside in under:
-            top = root.path(inside) if not root.is_host else inside
+            top = root.path(inside)
             for folder, _dirs, files in os.walk(top):  # os.walk does not follow directory symlinks
                 if folder in seen:
                     continue

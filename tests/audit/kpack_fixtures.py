@@ -79,9 +79,12 @@ ARTIFACTS = {
 
 def shared_dir() -> Path | None:
     """``../shared`` beside the checkout (for a git worktree: beside its main checkout)."""
-    candidates = [os.environ.get("ROCSTACK_SHARED"), REPO.parent / "shared", REPO / "shared"]
+    if os.environ.get("ROCSTACK_SHARED"):  # an explicit choice, also how to test the skip
+        candidates = [os.environ["ROCSTACK_SHARED"]]
+    else:
+        candidates = [REPO.parent / "shared", REPO / "shared"]
     git = REPO / ".git"
-    if git.is_file():  # a worktree: "gitdir: <main>/.git/worktrees/<name>"
+    if git.is_file() and not os.environ.get("ROCSTACK_SHARED"):  # a worktree: "gitdir: <main>/.git/worktrees/<name>"
         text = git.read_text().strip()
         if text.startswith("gitdir:"):
             candidates.append(Path(text.split(":", 1)[1].strip()).parents[2].parent / "shared")
