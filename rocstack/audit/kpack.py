@@ -311,7 +311,8 @@ def _relocations_into_fatbin(elf: ElfFile, label: str) -> list[KpackFinding]:
     try:
         relocations = dynamic_relocations(elf)
     except ElfError as exc:
-        return [KpackFinding("error", "elf-integrity", label, f"relocations unreadable: {exc}", "reinstall the library")]
+        return [KpackFinding("error", "elf-integrity", label, f"relocations unreadable: {exc}",
+                             "reinstall the library")]
     bad = [r for r in relocations if r.target is not None and start <= r.target < end]
     if not bad:
         return []

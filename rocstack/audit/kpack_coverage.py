@@ -239,7 +239,8 @@ def _same_failure(a: Resolution, b: Resolution) -> bool:
 def _explain(row: Resolution, mode: str, cache: ArchiveCache) -> tuple[str, str, str]:
     device, processor = row.device.target, row.device.target.split(":")[0]
     lib = row.load_path
-    keys = ", ".join(row.missing[:_SHOWN]) + (f" (+{len(row.missing) - _SHOWN} more)" if len(row.missing) > _SHOWN else "")
+    more = len(row.missing) - _SHOWN
+    keys = ", ".join(row.missing[:_SHOWN]) + (f" (+{more} more)" if more > 0 else "")
     if row.status in ("no-archive", "no-arch"):
         wanted = [c for c in row.tried if c.expansion is None or c.expansion == processor] or row.tried
         package = device_package(wanted[0].inside, processor)
