@@ -147,7 +147,7 @@ def _identity(root: Sysroot, inside: str) -> tuple[int, int]:
 
 def resolve(library: str, load_path: str, device: Device, keys: list[str], tried: list[Candidate],
             cache: ArchiveCache) -> Resolution:
-    """The loader's choice for one library on one device (pure over the opened archives)."""
+    """The loader's choice for one library on one device, given the candidates it tries (in order)."""
     row = Resolution(library, load_path, device, "ok", keys, tried=tried)
     opened: list[tuple[Candidate, KpackArchive]] = []
     seen = set()
