@@ -9,7 +9,6 @@ the image; a file that cannot be read is simply absent from the inventory.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from dataclasses import dataclass, field
@@ -73,11 +72,22 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def walk_files(root: Path, wanted) -> list[str]:
+    """Host paths of files under ``root`` whose path passes ``wanted``; directory symlinks are not
+    followed (merged /usr: /lib -> usr/lib must not list everything twice)."""
+    found = []
+    for folder, _dirs, names in os.walk(root, followlinks=False):
+        for name in names:
+            path = os.path.join(folder, name)
+            if wanted(path) and os.path.isfile(path):
+                found.append(path)
+    return sorted(found)
+
+
 def distributions(root: Path) -> list[Distribution]:
     """Every ``*.dist-info`` with a METADATA file, anywhere its extraction put one."""
     out = []
-    pattern = os.path.join(glob.escape(str(root)), "**", "*.dist-info", "METADATA")
-    for metadata in sorted(glob.glob(pattern, recursive=True)):
+    for metadata in walk_files(root, lambda p: p.endswith("/METADATA") and p.rsplit("/", 2)[-2].endswith(".dist-info")):
         info = os.path.dirname(metadata)
         try:
             with open(metadata, encoding="utf-8", errors="replace") as handle:
@@ -182,7 +192,7 @@ def _first_line(path: Path) -> str | None:
 
 def rocm_version(root: Path, packages: list[Package]) -> Version | None:
     """ROCm's version: rocm-core's header (ROCM_BUILD_INFO), ``/opt/rocm*/.info/version``, else dpkg's HIP runtime."""
-    for header in sorted(glob.glob(os.path.join(glob.escape(str(root)), "**", "rocm_version.h"), recursive=True)):
+    for header in walk_files(root, lambda p: p.endswith("/rocm_version.h")):
         text = Path(header).read_text(encoding="utf-8", errors="replace")
         info = re.search(r'#define\s+ROCM_BUILD_INFO\s+"([^"]+)"', text)
         if info:
@@ -205,8 +215,9 @@ def rocm_version(root: Path, packages: list[Package]) -> Version | None:
 def _library_version(root: Path, stem: str) -> Version | None:
     """``librocblas.so.4.2.60200`` -> 4.2.60200: the real file name of an installed library."""
     best = None
-    for path in sorted(root.glob(f"**/{stem}.so.*")):
-        if path.is_file() and not path.is_symlink():
+    for found in walk_files(root, lambda p: os.path.basename(p).startswith(f"{stem}.so.")):
+        path = Path(found)
+        if not path.is_symlink():
             best = Version(path.name.split(".so.", 1)[1], "/" + str(path.relative_to(root)))
     return best
 

@@ -78,8 +78,7 @@ def validate_image(reference: str, report_dir: str | Path | None = None, *, arch
     check_platform(image, reference)
     access = gpu_access.detect(_engine_runtimes(client))
     if image.rocstack.built_by_rocstack and not arches:
-        with log.section(f"Validation suite in {reference}"):
-            suite = run_suite(client, image, reference, access)
+        suite = run_suite(client, image, reference, access)  # its output is the container's; no section around it
         extra = {"mode": "rocstack-image", "coverage": merged_coverage(suite.get("checks") or [])}
     else:
         from rocstack.validate.any_image import run_any_image
