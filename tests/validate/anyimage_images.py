@@ -10,7 +10,7 @@
   compiles here for gfx90a and gfx942, linked against ROCm 7's libamdhip64.so.7);
   ``PYTORCH_ROCM_ARCH=gfx90a;gfx942`` like vendor images set;
 - ``-nopython``: the same with Python purged; ``-tunableop``: + a stale TunableOp table;
-  ``-pycrash``: a Python that aborts on start (a ``sitecustomize`` calling ``os.abort``).
+  ``-pycrash``: a Python that aborts on start (a package's ``.pth`` calling ``os.abort``).
 
 Every tag carries the hash of its inputs; a second run reuses them. Only these names are
 created and only older builds of the same names are removed.
@@ -174,7 +174,8 @@ VARIANTS = {
                 "'python3.*' 'libpython3*' | tr '\\n' ' ') && ! command -v python3\n",
     "tunableop": "ENV PYTORCH_TUNABLEOP_FILENAME=/opt/tuning/tunableop_results.csv\n"
                  "COPY tunableop_results0.csv /opt/tuning/tunableop_results0.csv\n",
-    "pycrash": "RUN printf 'import os\\nos.abort()\\n' > /usr/lib/python3/dist-packages/sitecustomize.py\n",
+    # a broken package's .pth: site executes its import line at every start, before any script runs
+    "pycrash": "RUN echo 'import os; os.abort()' > /usr/lib/python3/dist-packages/zz-broken.pth\n",
 }
 
 
