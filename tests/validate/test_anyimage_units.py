@@ -258,3 +258,88 @@ def test_the_probe_runs_from_the_staged_files_alone(tmp_path):
     assert "No module named" in checks["import:no_such_module_here"]["evidence"]
     assert checks["torch-variant"]["status"] == "skip" and checks["gpu-arch"]["status"] == "skip"
     assert not list(stage.rglob("__pycache__"))  # nothing written into the mounted suite
+
+
+def _sarif_schema() -> dict:
+    """SARIF 2.1.0's published JSON schema, as Microsoft ships it in @microsoft/jest-sarif (npm), cached."""
+    import shutil
+    import tarfile as tarmod
+
+    from valtest_images import cache_dir
+
+    folder = cache_dir() / "sarif-schema-jest-sarif-1.0.0-beta.0"
+    schema = folder / "package" / "lib" / "schemas" / "sarif-2.1.0-rtm.5.json"
+    if not schema.is_file():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is not installed: cannot fetch SARIF's published schema")
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["npm", "pack", "@microsoft/jest-sarif@1.0.0-beta.0"], cwd=folder, capture_output=True,
+                              text=True, timeout=300)
+        packs = list(folder.glob("*.tgz"))
+        if done.returncode != 0 or not packs:
+            pytest.skip(f"npm pack @microsoft/jest-sarif failed: {done.stderr.strip()[-200:]}")
+        with tarmod.open(packs[0]) as tar:
+            tar.extract("package/lib/schemas/sarif-2.1.0-rtm.5.json", folder, filter="data")
+    return json.loads(schema.read_text())
+
+
+def test_sarif_validates_against_the_published_schema_with_stable_rule_ids():
+    jsonschema = pytest.importorskip("jsonschema")
+    from rocstack.validate.report import build_report
+    from rocstack.validate.sarif import render_sarif
+
+    finding = {"check": "arch-coverage", "severity": "error", "file": "/opt/venv/lib/python3.12/site-packages/x/_C.so",
+               "message": "no code object runs on gfx942", "evidence": "built for: gfx90a", "hint": "rebuild for gfx942"}
+    suite = {"schema": "rocstack.validation-suite/v1", "environment": {"gpu": {"available": False, "reason": "none"}},
+             "checks": [
+                 {"name": "audit:x", "category": "audit", "status": "fail", "evidence": "1 error", "duration_s": 0,
+                  "component": "x 1.0", "details": {"findings": [finding]}},
+                 {"name": "tunableop:/t.csv", "category": "audit", "status": "fail", "evidence": "stale", "duration_s": 0,
+                  "details": {"findings": [{"severity": "error", "file": "/t.csv", "line": 2, "key": "ROCM_VERSION",
+                                            "message": "line 2: ROCM_VERSION is 6.2 but the image has 7.2.4"}]}},
+                 {"name": "import:x", "category": "python", "status": "fail", "evidence": "undefined symbol: foo",
+                  "duration_s": 0, "component": "x 1.0"},
+                 {"name": "gpu-arch", "category": "python", "status": "skip", "evidence": "no GPU", "duration_s": 0}]}
+    report = build_report(suite, target="image", image={"id": "sha256:1"}, gpu_access={}, duration_s=1,
+                          extra={"mode": "any-image"})
+    sarif = json.loads(render_sarif(report, project_root=None))
+    jsonschema.validate(sarif, _sarif_schema())
+    results = sarif["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["rocstack/audit/arch-coverage", "rocstack/tunableop/validator",
+                                              "rocstack/validate/import"]
+    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "opt/venv/lib/python3.12/site-packages/x/_C.so", "uriBaseId": "IMAGEROOT"}
+    assert results[1]["locations"][0]["physicalLocation"]["region"] == {"startLine": 2}
+    assert "logicalLocations" in results[2]["locations"][0]
+    assert sarif["runs"][0]["properties"]["level"] == "static-only"
+
+
+def test_sarif_points_a_built_component_at_its_recipe_line():
+    from rocstack.validate.report import build_report
+    from rocstack.validate.sarif import render_sarif
+
+    repo = Path(__file__).resolve().parents[2]
+    suite = {"schema": "rocstack.validation-suite/v1", "checks": [
+        {"name": "import:xformers", "category": "python", "status": "fail", "evidence": "ImportError", "duration_s": 0,
+         "component": "xformers"}]}
+    report = build_report(suite, target="image", image={"id": "sha256:1"}, gpu_access={}, duration_s=1,
+                          extra={"mode": "rocstack-image"})
+    location = json.loads(render_sarif(report, repo))["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    recipe = (repo / "recipes/components/xformers.yaml").read_text().splitlines()
+    assert location["artifactLocation"]["uri"] == "recipes/components/xformers.yaml"
+    assert recipe[location["region"]["startLine"] - 1].strip().startswith("imports:")
+
+
+def test_github_annotations_stay_within_the_step_limit():
+    from rocstack.validate.ci import MAX_ERRORS, github_annotations, step_summary
+    from rocstack.validate.report import build_report
+
+    checks = [{"name": f"import:m{i}", "category": "python", "status": "fail", "evidence": f"50% broken,\nline {i}",
+               "duration_s": 0} for i in range(25)]
+    report = build_report({"schema": "rocstack.validation-suite/v1", "checks": checks}, target="image",
+                          image={"id": "sha256:1"}, gpu_access={}, duration_s=1, reference="img:1")
+    lines = github_annotations([report])
+    errors = [ln for ln in lines if ln.startswith("::error")]
+    assert len(errors) == MAX_ERRORS and "16 more failing check(s)" in errors[-1] and "import:m24" in errors[-1]
+    assert "50%25 broken" in errors[0] and "\n" not in "".join(lines) and "title=img%3A1%3A import%3Am0" in errors[0]
+    assert "| `img:1` | **FAIL** |" in step_summary([report])
