@@ -40,7 +40,7 @@ def test_engine_down_is_one_line_with_the_fix(tmp_path):
 def test_missing_image_is_one_line_with_the_fix(docker_engine, tmp_path):
     proc = run_cli("validate", "--image", "rocstack-valtest-does-not-exist:nope", "--report", str(tmp_path / "r"))
     line = _one_line_error(proc)
-    assert proc.returncode == 2 and "not in the local engine" in line and "invoke build" in line
+    assert proc.returncode == 2 and "not in the local engine" in line and "rocstack build" in line
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
