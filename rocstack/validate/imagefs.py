@@ -283,8 +283,6 @@ def export_image(client, image_id: str, reference: str, extra_metadata: tuple[st
         shutil.rmtree(root, ignore_errors=True)
         raise
     finally:
-        if container is not None:
-            try:
-                container.remove(force=True)
-            except docker.errors.APIError:
-                pass  # already gone
+        from rocstack.validate.container import remove_quietly
+
+        remove_quietly(container)

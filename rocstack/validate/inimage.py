@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rocstack.contracts import LABEL_VALIDATION_CONTAINER
 from rocstack.errors import EngineError, RocstackError
+from rocstack.validate.container import remove_quietly, start_and_wait
 from rocstack.validate.gpu_access import GpuAccess
 
 MOUNT = "/opt/rocstack-probe"
@@ -90,7 +91,6 @@ def run_in_image(client, image_id: str, interpreter: str, image_env: dict[str, s
                  gpu: GpuAccess) -> dict:
     """The probe's JSON (suite schema); ProbeFailed with one line when the interpreter could not run it."""
     import docker.errors
-    import requests
 
     timeout = _timeout()
     work = Path(tempfile.mkdtemp(prefix="rocstack-probe-"))
@@ -112,14 +112,7 @@ def run_in_image(client, image_id: str, interpreter: str, image_env: dict[str, s
                 environment=environment, network_mode="none", labels={LABEL_VALIDATION_CONTAINER: "1"},
                 volumes={str(work / "lib"): {"bind": MOUNT, "mode": "ro"}, str(out): {"bind": OUT_MOUNT, "mode": "rw"}},
                 **gpu.run_options)
-            container.start()
-            status = container.wait(timeout=timeout)["StatusCode"]
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
-            if "timed out" not in str(exc) and not isinstance(exc, requests.exceptions.ReadTimeout):
-                raise EngineError(f"lost the Docker engine while running the in-image checks: {exc}",
-                                  "check the engine (docker info) and validate again") from None
-            raise RocstackError(f"the in-image checks ran longer than {timeout:.0f} s and were stopped",
-                                f"raise {TIMEOUT_ENV} (seconds) if the image's imports are that slow") from None
+            status = start_and_wait(container, timeout, "the in-image checks")
         except docker.errors.APIError as exc:
             text = " ".join(str(exc.explanation or exc).split())
             if "no such file" in text.lower() or "executable file not found" in text or "exec format" in text:
@@ -134,9 +127,5 @@ def run_in_image(client, image_id: str, interpreter: str, image_env: dict[str, s
         except ValueError:
             raise ProbeFailed("the in-image checks wrote a result that is not JSON") from None
     finally:
-        if container is not None:
-            try:
-                container.remove(force=True)
-            except docker.errors.APIError:
-                pass  # already gone
+        remove_quietly(container)
         shutil.rmtree(work, ignore_errors=True)
