@@ -34,6 +34,36 @@ LABEL_VERDICT = "io.rocstack.verdict"  # on attestation artifacts
 LABEL_LEVEL = "io.rocstack.level"  # on attestation artifacts: gpu-verified | static-only | unvalidated
 LABEL_VALIDATION_CONTAINER = "io.rocstack.validation"  # on throwaway validation containers
 
+# -- verification levels: what a validation report states, and what an attestation carries
+GPU_VERIFIED, STATIC_ONLY, UNVALIDATED = "gpu-verified", "static-only", "unvalidated"
+LEVELS = (GPU_VERIFIED, STATIC_ONLY, UNVALIDATED)
+GPU_CATEGORIES = ("correctness", "performance")  # checks that need a GPU to mean anything
+GPU_CHECK_NAMES = ("gpu-arch",)
+
+
+def is_gpu_check(check: dict) -> bool:
+    return check.get("category") in GPU_CATEGORIES or check.get("name") in GPU_CHECK_NAMES
+
+
+def derive_level(checks: list[dict], device: dict | None) -> tuple[str, str]:
+    """(gpu-verified | static-only, one-line reason) from a report's checks and the GPU it ran on.
+
+    The one rule: validate writes it into every report (``level``); an attestation of a
+    report that states none (made before the field existed) derives it the same way.
+    """
+    gpu_checks = [c for c in checks if is_gpu_check(c)]
+    skipped = [c for c in gpu_checks if c.get("status") == "skip"]
+    if skipped:
+        names = ", ".join(c["name"] for c in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        why = str(skipped[0].get("evidence") or "").strip().splitlines()
+        return STATIC_ONLY, f"GPU checks skipped: {names}" + (f" ({why[0][:160]})" if why else "")
+    if not gpu_checks:
+        return STATIC_ONLY, "the report has no GPU check (correctness, performance or gpu-arch)"
+    if (device or {}).get("available") is False:
+        return STATIC_ONLY, f"no GPU in the validation environment ({(device or {}).get('reason') or 'unknown'})"
+    return GPU_VERIFIED, f"{len(gpu_checks)} GPU checks ran, none skipped"
+
+
 # -- stacks and state ------------------------------------------------------------------
 DEFAULT_STACK = "local"
 

@@ -48,6 +48,17 @@ def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> Path
     return path
 
 
+def append_text(path: str | os.PathLike, text: str) -> Path:
+    """Append to a file another program owns and reads as it grows (a CI step summary): one write call."""
+    path = Path(path)
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise _cannot(path, exc, "check the path the CI runner set") from None
+    return path
+
+
 def check_writable(path: Path, flag: str) -> Path:
     """Refuse an output path that cannot be written, before the work that would fill it."""
     path = Path(path)
@@ -91,6 +102,7 @@ def write_tree_atomic(directory: Path, files: dict[str, str | bytes], dir_mode: 
     try:
         for name, content in files.items():
             data = content.encode("utf-8") if isinstance(content, str) else content
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)  # "a/report.json": a set of sets
             (staging / name).write_bytes(data)
         os.chmod(staging, dir_mode)
         with _locked(directory.parent):

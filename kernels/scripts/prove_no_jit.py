@@ -1,99 +1,14 @@
-"""Prove that an AOT build makes every registered kernel launch without compiling.
+"""Prove that an AOT build makes every registered kernel launch without compiling (on a GPU).
 
-Run on a GPU, with a build made (anywhere, e.g. on a CPU machine) by the same triton:
+    python kernels/scripts/prove_no_jit.py --prebuilt DIR [--kernel K] [--json FILE]
 
-    rocstack kernels build --arch sm90 --out DIR          # on the CPU machine
-    python kernels/scripts/prove_no_jit.py --prebuilt DIR  # on the GPU machine
-
-It activates DIR (``rocstack_kernels.use_prebuilt``: relocate Triton's group files,
-point TRITON_CACHE_DIR at it), installs Triton's compilation listener, which is told
-of every kernel request and whether the cache held it, then runs every registered
-kernel once on each of its bench cases. A cache miss is a compile at run time:
-any miss makes the script exit 1. Host-side launcher stubs (small C modules Triton
-builds per kernel signature for the CPU side of a launch, not GPU code) are counted
-and reported separately.
+The same as ``python -m rocstack_kernels.no_jit``, which ``rocstack validate`` runs as its
+``no-jit`` check; kept here for the device scripts.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-from collections import Counter
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prebuilt", required=True, help="directory made by `rocstack kernels build`")
-    parser.add_argument("--kernel", help="comma list of kernel names (default: all registered)")
-    parser.add_argument("--json", help="write the counts here")
-    args = parser.parse_args(argv)
-
-    import torch
-    import triton
-    import triton.runtime.build as triton_build
-
-    import rocstack_kernels
-    from rocstack_kernels import registry
-
-    from rocstack_kernels.cache_key import local_basis
-    from rocstack_kernels.prebuilt import read_manifest
-
-    print(f"this machine's triton key basis: {local_basis()}")
-    print(f"the build's key basis:           {read_manifest(args.prebuilt).get('key_basis')}")
-    try:
-        cache_dir = rocstack_kernels.use_prebuilt(args.prebuilt)
-    except ValueError as exc:
-        print(f"error: {exc}")
-        return 1
-    hits: Counter = Counter()
-    misses: Counter = Counter()
-
-    def listener(*, src, metadata, metadata_group, times, cache_hit):
-        (hits if cache_hit else misses)[getattr(src, "name", str(src))] += 1
-
-    host_builds: list[str] = []
-    original_build = triton_build._build
-
-    def counting_build(name, *rest, **kwargs):
-        host_builds.append(name)
-        return original_build(name, *rest, **kwargs)
-
-    triton.knobs.compilation.listener = listener
-    triton_build._build = counting_build
-    device = torch.device("cuda")
-    per_kernel = {}
-    errors = {}
-    for entry in registry.select(args.kernel):
-        before_hits, before_misses = sum(hits.values()), sum(misses.values())
-        try:
-            for case in entry.bench_cases():
-                setup = case.setup(device)
-                setup.run()
-                torch.cuda.synchronize()
-                del setup
-                torch.cuda.empty_cache()
-        except Exception as exc:  # one broken kernel must not hide the others' results
-            errors[entry.name] = f"{type(exc).__name__}: {exc}"[:300]
-        per_kernel[entry.name] = {"loaded_from_build": sum(hits.values()) - before_hits,
-                                  "compiled_at_run_time": sum(misses.values()) - before_misses}
-    report = {"prebuilt": str(cache_dir), "triton": triton.__version__, "device": torch.cuda.get_device_name(),
-              "kernels": per_kernel, "errors": errors, "compiled_functions": dict(misses), "loaded_functions": dict(hits),
-              "host_launcher_stubs_built": len(host_builds)}
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
-    print(f"{'kernel':<26} {'loaded from build':>18} {'compiled at run time':>21}")
-    for name, counts in per_kernel.items():
-        print(f"{name:<26} {counts['loaded_from_build']:>18} {counts['compiled_at_run_time']:>21}")
-    for name, error in errors.items():
-        print(f"{name}: ERROR {error}")
-    total = sum(misses.values())
-    print(f"GPU kernel compiles at run time: {total}  (host launcher stubs built: {len(host_builds)})")
-    if misses:
-        print("compiled: " + ", ".join(f"{name} x{count}" for name, count in misses.items()))
-    return 1 if total or errors else 0
-
+from rocstack_kernels.no_jit import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -99,3 +99,15 @@ def load_stack(path: Path) -> Stack:
     if Path(path).stem != stack.name:
         raise RecipeError(f"{path}: stack is named '{stack.name}' but the file is '{Path(path).name}'", f"rename the file to {stack.name}.yaml")
     return stack
+
+
+def field_line(path: Path, dotted: str) -> int | None:
+    """1-based line of a field (``validation.imports``) in a recipe or stack file (its deepest present
+    parent's line when the field itself is absent); None for an unreadable file."""
+    try:
+        doc = _read_yaml(Path(path))
+    except RocstackError:
+        return None
+    if not isinstance(doc, CommentedMap):
+        return None
+    return _line_of(doc, tuple(dotted.split("."))) or 1

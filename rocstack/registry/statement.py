@@ -20,15 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from rocstack import __version__
+from rocstack.contracts import GPU_VERIFIED, LEVELS, STATIC_ONLY, UNVALIDATED, derive_level, is_gpu_check
 from rocstack.errors import RocstackError
 from rocstack.registry.refusals import VerificationError, canonical_json
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://rocstack.dev/attestation/validation/v1"
-GPU_VERIFIED, STATIC_ONLY, UNVALIDATED = "gpu-verified", "static-only", "unvalidated"
-LEVELS = (GPU_VERIFIED, STATIC_ONLY, UNVALIDATED)
-GPU_CATEGORIES = ("correctness", "performance")  # checks that need a GPU to mean anything
-GPU_CHECK_NAMES = ("gpu-arch",)
+__all__ = ["GPU_VERIFIED", "LEVELS", "STATIC_ONLY", "UNVALIDATED", "is_gpu_check"]  # levels: rocstack.contracts
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_LISTED = 20  # check names listed in the summary; the report holds them all
 
@@ -38,10 +36,6 @@ class Level:
     level: str
     source: str  # "report" (the report states it) | "derived" (from its checks here)
     reason: str  # one line: why this level
-
-
-def is_gpu_check(check: dict) -> bool:
-    return check.get("category") in GPU_CATEGORIES or check.get("name") in GPU_CHECK_NAMES
 
 
 def verification_level(report: dict | None, validated: bool) -> Level:
@@ -56,20 +50,10 @@ def verification_level(report: dict | None, validated: bool) -> Level:
                 f"the validation report states level {stated!r}, not one of {', '.join(LEVELS)}",
                 "validate the image again with this rocstack",
             )
-        return Level(stated, "report", f"stated by the report ({stated})")
-    checks = report.get("checks") or []
-    gpu_checks = [c for c in checks if is_gpu_check(c)]
-    skipped = [c for c in gpu_checks if c.get("status") == "skip"]
-    device = (report.get("environment") or {}).get("gpu") or {}
-    if skipped:
-        names = ", ".join(c["name"] for c in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-        why = str(skipped[0].get("evidence") or "").splitlines()[0][:160] if skipped[0].get("evidence") else ""
-        return Level(STATIC_ONLY, "derived", f"GPU checks skipped: {names}" + (f" ({why})" if why else ""))
-    if not gpu_checks:
-        return Level(STATIC_ONLY, "derived", "the report has no GPU check (correctness, performance or gpu-arch)")
-    if device.get("available") is False:
-        return Level(STATIC_ONLY, "derived", f"no GPU in the validation environment ({device.get('reason') or 'unknown'})")
-    return Level(GPU_VERIFIED, "derived", f"{len(gpu_checks)} GPU checks ran, none skipped")
+        why = report.get("level_reason")
+        return Level(stated, "report", f"stated by the report ({stated}{': ' + why if why else ''})")
+    level, reason = derive_level(report.get("checks") or [], (report.get("environment") or {}).get("gpu"))
+    return Level(level, "derived", reason)
 
 
 def check_summary(report: dict | None) -> dict:

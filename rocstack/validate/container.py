@@ -45,10 +45,37 @@ def _failure(image: ImageFacts, reference: str, status: int, log: str) -> Rocsta
                          "fix the image (the line above says what is missing) and validate again")
 
 
+def start_and_wait(container, timeout: float, what: str) -> int:
+    """Start a throwaway container and wait for its exit status; a timeout or a lost engine is one line."""
+    import requests
+
+    try:
+        container.start()
+        return container.wait(timeout=timeout)["StatusCode"]
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+        # the SDK reports a wait() timeout as ReadTimeout or as a ConnectionError wrapping one
+        if "timed out" not in str(exc) and not isinstance(exc, requests.exceptions.ReadTimeout):
+            raise EngineError(f"lost the Docker engine while {what}: {exc}",
+                              "check the engine (docker info) and validate again") from None
+        raise RocstackError(f"{what} ran longer than {timeout:.0f} s and was stopped",
+                            f"raise {TIMEOUT_ENV} (seconds) if the image's checks are that slow") from None
+
+
+def remove_quietly(container) -> None:
+    """Remove a throwaway container; one already gone leaves nothing of ours behind either."""
+    import docker.errors
+
+    if container is None:
+        return
+    try:
+        container.remove(force=True)
+    except docker.errors.APIError:
+        pass
+
+
 def run_suite(client, image: ImageFacts, reference: str, gpu: GpuAccess) -> dict:
     """Run ``python3 -m rocstack_validation`` in a container of ``image``; return its JSON."""
     import docker.errors
-    import requests
 
     try:
         timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
@@ -71,15 +98,7 @@ def run_suite(client, image: ImageFacts, reference: str, gpu: GpuAccess) -> dict
                           "check the GPU options the engine rejected, or run without a GPU") from None
     try:
         try:
-            container.start()
-            status = container.wait(timeout=timeout)["StatusCode"]
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
-            # the SDK reports a wait() timeout as ReadTimeout or as a ConnectionError wrapping one
-            if "timed out" not in str(exc) and not isinstance(exc, requests.exceptions.ReadTimeout):
-                raise EngineError(f"lost the Docker engine while validating {reference}: {exc}",
-                                  "check the engine (docker info) and validate again") from None
-            raise RocstackError(f"validation of {reference} ran longer than {timeout:.0f} s and was stopped",
-                                f"raise {TIMEOUT_ENV} (seconds) if the image's tests are that slow") from None
+            status = start_and_wait(container, timeout, f"validation of {reference}")
         except docker.errors.APIError as exc:
             log = (exc.explanation or str(exc))
             raise _failure(image, reference, 127 if "executable file not found" in log else -1, log) from None
@@ -95,7 +114,4 @@ def run_suite(client, image: ImageFacts, reference: str, gpu: GpuAccess) -> dict
         except ValueError:
             raise RocstackError("the validation suite wrote a report that is not JSON", "see the container log") from None
     finally:
-        try:
-            container.remove(force=True)
-        except docker.errors.APIError:
-            pass  # already gone; nothing of ours is left behind
+        remove_quietly(container)

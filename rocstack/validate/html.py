@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import json
 
-from rocstack.validate.markdown import gpu_line
+from rocstack.validate.coverage import coverage_html
+from rocstack.validate.markdown import gpu_line, level_line, targets_line, what_to_fix
 from rocstack.validate.plots import attention_speedup_figure, perf_floor_figure
 from rocstack.validate.report import Report
 
@@ -18,6 +19,9 @@ th{background:#f2f2f2} td.evidence{white-space:pre-wrap;font-family:ui-monospace
 .verdict{display:inline-block;padding:2px 10px;border-radius:4px;font-weight:bold}
 .verdict.pass{background:#2e7d32;color:#fff}.verdict.fail{background:#c62828;color:#fff}
 .verdict.error{background:#ef6c00;color:#fff}
+.level{display:inline-block;padding:2px 10px;border-radius:4px;border:1px solid #555;margin-left:8px}
+table.heatmap td.cell,span.cell{color:#fff;text-align:center;font-weight:bold;padding:2px 8px}
+ul.fix li{margin:0.4em 0} ul.fix code{font-size:13px}
 """
 
 
@@ -30,7 +34,8 @@ def _facts(report: Report) -> str:
     image = data.get("image") or {}
     rows = [("image", image.get("id", "local environment")), ("tags", ", ".join(image.get("tags") or []) or "-"),
             ("digests", ", ".join(image.get("repo_digests") or []) or "-"), ("stack", data.get("stack")),
-            ("arches", ", ".join(data.get("arches") or [])), ("GPU", gpu_line(report)),
+            ("arches", ", ".join(data.get("arches") or [])), ("target arches", targets_line(report) or "-"),
+            ("GPU", gpu_line(report)), ("level", level_line(report)),
             ("started", data.get("started")), ("duration", f"{data['duration_s']:.1f} s"),
             ("rocstack", data.get("rocstack_version"))]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
@@ -70,6 +75,18 @@ def _benchmark_table(benchmarks: dict | None) -> str:
     return f"<h2>Benchmark metrics</h2><table><tr><th>benchmark</th><th>metric</th><th>value</th></tr>{cells}</table>"
 
 
+def _what_to_fix(report: Report) -> str:
+    problems = what_to_fix(report)
+    if not problems:
+        return ""
+    items = []
+    for check in problems:
+        hints = sorted({f.get("hint") for f in (check.get("details") or {}).get("findings") or [] if f.get("hint")})[:3]
+        fix = f"<br><b>fix:</b> {_e(' / '.join(hints))}" if hints else ""
+        items.append(f"<li><code>{_e(check['name'])}</code> ({_e(check['status'].upper())}): {_e(check['evidence'].strip())}{fix}</li>")
+    return f"<h2>What to fix</h2><ul class='fix'>{''.join(items)}</ul>"
+
+
 def _figure(png: str | None, alt: str) -> str:
     return f"<p><img alt='{_e(alt)}' src='data:image/png;base64,{png}'></p>" if png else ""
 
@@ -82,12 +99,14 @@ def render_html(report: Report) -> str:
     plots = f"<h2>Performance</h2>{perf}{attention}" if (perf or attention) else (
         "<h2>Performance</h2><p>No benchmark data: " + _e(next(
             (c["evidence"] for c in report.checks if c["category"] == "performance"), "no perf floors in the recipes")) + "</p>")
-    raw = _e(json.dumps({k: v for k, v in report.data.items() if k != "checks"}, indent=2, default=str))
+    raw = _e(json.dumps({k: v for k, v in report.data.items() if k not in ("checks", "coverage")}, indent=2, default=str))
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>rocstack validation: {_e(report.title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>Validation of {_e(report.title)} <span class='verdict {report.verdict}'>{report.verdict.upper()}</span></h1>"
-        f"<p>{_e(summary)}</p>{_facts(report)}<h2>Checks</h2>{_checks_table(report)}"
+        f"<h1>Validation of {_e(report.title)} <span class='verdict {report.verdict}'>{report.verdict.upper()}</span>"
+        f"<span class='level'>{_e(report.level)}</span></h1>"
+        f"<p>{_e(summary)}</p>{_facts(report)}{_what_to_fix(report)}<h2>Checks</h2>{_checks_table(report)}"
+        f"{coverage_html(report.data.get('coverage')) if report.data.get('mode') != 'local' else ''}"
         f"{plots}{_benchmark_table(report.data.get('benchmarks'))}"
         f"<details><summary>report metadata</summary><pre>{raw}</pre></details></body></html>\n"
     )

@@ -20,7 +20,7 @@ def _message(evidence: str) -> str:
 
 def render_junit(report: Report) -> str:
     categories = list(CATEGORY_ORDER) + sorted({c["category"] for c in report.checks} - set(CATEGORY_ORDER))
-    root = ET.Element("testsuites", name=f"rocstack validation: {report.title}")
+    root = ET.Element("testsuites", name=f"rocstack validation: {report.title} ({report.level})")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "time": 0.0}
     for category in categories:
         checks = [c for c in report.checks if c["category"] == category]

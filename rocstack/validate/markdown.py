@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rocstack.validate.coverage import coverage_markdown
 from rocstack.validate.report import Report
 
 ICON = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR"}
@@ -18,8 +19,26 @@ def _cell(text: str, limit: int = EVIDENCE_CHARS) -> str:
 def gpu_line(report: Report) -> str:
     gpu = report.data.get("environment", {}).get("gpu") or {}
     if gpu.get("available"):
-        return f"{gpu.get('name')} ({gpu.get('target_id') or gpu.get('arch')})"
+        driver = f", driver {gpu['driver']}" if gpu.get("driver") else ""
+        return f"{gpu.get('name')} ({gpu.get('target_id') or gpu.get('arch')}{driver})"
     return f"none ({gpu.get('reason') or (report.data.get('gpu_access') or {}).get('reason', 'unknown')})"
+
+
+def level_line(report: Report) -> str:
+    reason = report.data.get("level_reason")
+    return f"{report.level}" + (f" ({reason})" if reason else "")
+
+
+def targets_line(report: Report) -> str | None:
+    targets = report.data.get("targets")
+    if not isinstance(targets, dict):
+        return None
+    return f"{', '.join(targets.get('arches') or []) or 'none'} from {targets.get('source')}"
+
+
+def what_to_fix(report: Report) -> list[dict]:
+    """The failing and erroring checks, in report order: what a reader must act on."""
+    return [c for c in report.checks if c["status"] in ("fail", "error")]
 
 
 def render_markdown(report: Report) -> str:
@@ -36,6 +55,8 @@ def render_markdown(report: Report) -> str:
     lines += [
         f"- stack: `{data.get('stack')}`, arches: {', '.join(data.get('arches') or []) or 'none'}",
         f"- GPU: {gpu_line(report)}",
+        f"- level: **{level_line(report)}**",
+        *([f"- target arches: {targets_line(report)}"] if targets_line(report) else []),
         f"- checks: {counts['pass']} pass, {counts['fail']} fail, {counts['error']} error, {counts['skip']} skip "
         f"in {data['duration_s']:.1f} s (started {data.get('started')})",
         "",
@@ -45,7 +66,9 @@ def render_markdown(report: Report) -> str:
     for check in report.checks:
         lines.append(f"| `{check['name']}` | {check['category']} | {ICON[check['status']]} | "
                      f"{check['duration_s']:.2f} s | {_cell(check['evidence'])} |")
-    problems = [c for c in report.checks if c["status"] in ("fail", "error")]
+    if data.get("mode") in ("any-image", "rocstack-image") or data.get("coverage"):
+        lines += ["", *coverage_markdown(data.get("coverage"))]
+    problems = what_to_fix(report)
     if problems:
         lines += ["", "## What to fix", ""]
         for check in problems:

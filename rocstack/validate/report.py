@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rocstack import __version__
-from rocstack.contracts import REPORT_SCHEMA, SUITE_SCHEMA
+from rocstack.contracts import LEVELS, REPORT_SCHEMA, STATIC_ONLY, SUITE_SCHEMA, derive_level
 from rocstack.errors import RocstackError
 
 SCHEMA = REPORT_SCHEMA
@@ -68,6 +68,10 @@ class Report:
         return out
 
     @property
+    def level(self) -> str:
+        return self.data.get("level") or derive_level(self.checks, (self.data.get("environment") or {}).get("gpu"))[0]
+
+    @property
     def title(self) -> str:
         image = self.data.get("image")
         if image:
@@ -75,11 +79,39 @@ class Report:
         return f"local environment ({self.data.get('stack')})"
 
 
+REQUIRE_GPU_CHECK = "gpu-required"
+
+
+def gpu_summary(device: dict | None) -> dict | None:
+    """The GPU that ran the checks (name, target ID, driver, runtime), or None when none did."""
+    if not device or not device.get("available"):
+        return None
+    return {key: device.get(key) for key in ("vendor", "name", "arch", "target_id", "driver", "runtime", "count")}
+
+
+def require_gpu_check(level: str, reason: str) -> dict:
+    """``--require-gpu``: a static-only validation is a failure, with the reason as evidence."""
+    if level == STATIC_ONLY:
+        return {"name": REQUIRE_GPU_CHECK, "category": "python", "status": "fail", "duration_s": 0.0, "component": None,
+                "evidence": f"--require-gpu: the validation is static-only ({reason}); run it on a host whose GPU "
+                            "the container can use (AMD: /dev/kfd and /dev/dri)"}
+    return {"name": REQUIRE_GPU_CHECK, "category": "python", "status": "pass", "duration_s": 0.0, "component": None,
+            "evidence": f"--require-gpu: {reason}"}
+
+
 def build_report(suite: dict, *, target: str, image: dict | None, gpu_access: dict, duration_s: float,
-                 reference: str | None = None) -> Report:
-    """Merge the suite's JSON with what the host knows (image identity, GPU access, timing)."""
+                 reference: str | None = None, require_gpu: bool = False, extra: dict | None = None) -> Report:
+    """Merge the suite's JSON with what the host knows (image identity, GPU access, timing).
+
+    Every report states its ``level`` (gpu-verified | static-only, by ``contracts.derive_level``)
+    and the GPU the checks ran on; ``require_gpu`` turns static-only into a failing check.
+    """
     suite = _checked_suite(suite)
-    checks = suite["checks"]
+    checks = list(suite["checks"])
+    device = (suite.get("environment") or {}).get("gpu")
+    level, level_reason = derive_level(checks, device)
+    if require_gpu:
+        checks.append(require_gpu_check(level, level_reason))
     data = {
         "schema": SCHEMA,
         "rocstack_version": __version__,
@@ -89,6 +121,9 @@ def build_report(suite: dict, *, target: str, image: dict | None, gpu_access: di
         "stack": suite.get("stack"),
         "arches": suite.get("arches") or [],
         "verdict": verdict_of(checks),
+        "level": level,
+        "level_reason": level_reason,
+        "gpu": gpu_summary(device),
         "started": suite.get("started"),
         "duration_s": round(duration_s, 3),
         "checks": checks,
@@ -99,6 +134,7 @@ def build_report(suite: dict, *, target: str, image: dict | None, gpu_access: di
         "manifest": suite.get("manifest"),
         "benchmarks": suite.get("benchmarks"),
     }
+    data.update(extra or {})
     return Report(data)
 
 
@@ -116,6 +152,8 @@ def report_problem(report: object) -> str | None:
         return "has no well-formed checks list"
     if report["verdict"] == "pass" and any(c["status"] in ("fail", "error") for c in checks):
         return "says pass although a check failed"
+    if report.get("level") is not None and report["level"] not in LEVELS:
+        return f"states an unknown level {report['level']!r}"
     return None
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rocstack.errors import RocstackError
+from rocstack.log import Log, silent
 from rocstack.validate import gpu_access
 from rocstack.validate.container import run_suite
 from rocstack.validate.report import Report, build_report
@@ -46,16 +47,47 @@ def _engine_runtimes(client) -> set[str]:
         return set()
 
 
-def validate_image(reference: str, report_dir: str | Path | None = None) -> Outcome:
+def check_platform(image, reference: str) -> None:
+    """ROCm's host libraries are x86-64 Linux: anything else is refused before any work."""
+    if (image.os or "linux") != "linux" or (image.architecture or "amd64") != "amd64":
+        raise RocstackError(f"image {reference} is {image.os}/{image.architecture}, not linux/amd64",
+                            "validate a linux/amd64 image (ROCm's host libraries are x86-64 Linux)")
+
+
+def merged_coverage(checks: list[dict]) -> dict | None:
+    """The coverage matrices of the suite's audit checks, one matrix (rows side by side)."""
+    parts = [(c.get("details") or {}).get("coverage") for c in checks if c.get("category") == "audit"]
+    parts = [p for p in parts if isinstance(p, dict)]
+    if not parts:
+        return None
+    arches = list(dict.fromkeys(a for p in parts for a in p.get("arches") or []))
+    return {"arches": arches, "rows": [r for p in parts for r in p.get("rows") or []],
+            "components": [c for p in parts for c in p.get("components") or []]}
+
+
+def validate_image(reference: str, report_dir: str | Path | None = None, *, arches: list | None = None,
+                   require_gpu: bool = False, log: Log | None = None) -> Outcome:
+    """Validate one image: rocstack's own images run their installed suite (as always, unless ``arches``
+    asks for other targets); any other image gets the static part and the in-image checks with its own Python."""
     from rocstack.engine import connect, image_facts
 
+    log = log or silent()
     start = time.monotonic()
     client = connect()
     image = image_facts(client, reference)
+    check_platform(image, reference)
     access = gpu_access.detect(_engine_runtimes(client))
-    suite = run_suite(client, image, reference, access)
+    if image.rocstack.built_by_rocstack and not arches:
+        suite = run_suite(client, image, reference, access)  # its output is the container's; no section around it
+        extra = {"mode": "rocstack-image", "coverage": merged_coverage(suite.get("checks") or [])}
+    else:
+        from rocstack.validate.any_image import run_any_image
+
+        config = client.api.inspect_image(image.id).get("Config") or {}
+        suite, extra = run_any_image(client, image.id, reference, config, image.labels, arches, access, log)
     report = build_report(suite, target="image", image=image.identity(), gpu_access=access.to_json(),
-                          duration_s=time.monotonic() - start, reference=reference)
+                          duration_s=time.monotonic() - start, reference=reference, require_gpu=require_gpu,
+                          extra={**extra, "platform": f"{image.os}/{image.architecture}"})
     return _finish(report, report_dir)
 
 
@@ -96,10 +128,12 @@ def run_local_suite(stack: str | None, arch: str | None) -> dict:
             raise RocstackError("the validation suite wrote a report that is not JSON", "see the output above") from None
 
 
-def validate_local(stack: str | None = None, arch: str | None = None, report_dir: str | Path | None = None) -> Outcome:
+def validate_local(stack: str | None = None, arch: str | None = None, report_dir: str | Path | None = None,
+                   require_gpu: bool = False) -> Outcome:
     """Run the suite here: a GPU node without docker (the environment is judged against ``stack``)."""
     start = time.monotonic()
     suite = run_local_suite(stack, arch)
     access = {"vendor": None, "reason": "local run: the GPU is whatever torch sees in this environment"}
-    report = build_report(suite, target="local", image=None, gpu_access=access, duration_s=time.monotonic() - start)
+    report = build_report(suite, target="local", image=None, gpu_access=access, duration_s=time.monotonic() - start,
+                          require_gpu=require_gpu, extra={"mode": "local"})
     return _finish(report, report_dir)

@@ -18,8 +18,9 @@ from rocstack.validate.html import render_html
 from rocstack.validate.junit import render_junit
 from rocstack.validate.markdown import render_markdown
 from rocstack.validate.report import Report
+from rocstack.validate.sarif import render_sarif
 
-REPORT_FILES = ("report.json", "junit.xml", "summary.md", "report.html")
+REPORT_FILES = ("report.json", "junit.xml", "summary.md", "report.html", "report.sarif")
 
 
 def report_json(report: Report) -> str:
@@ -32,6 +33,7 @@ def render_all(report: Report) -> dict[str, str]:
         "junit.xml": render_junit(report),
         "summary.md": render_markdown(report),
         "report.html": render_html(report),
+        "report.sarif": render_sarif(report),
     }
 
 
@@ -46,6 +48,18 @@ def check_report_dir(directory: str | Path) -> Path:
 
 def write_report_dir(report: Report, directory: Path) -> Path:
     return write_tree_atomic(check_report_dir(directory), render_all(report))
+
+
+def write_comparison_dir(reports: list[Report], directory: Path) -> Path:
+    """Each image's report set in ``<n>-<name>/`` and the side-by-side comparison, replaced as one set."""
+    from rocstack.validate.compare import comparison_html, comparison_json, comparison_markdown, folder_name
+
+    folders = [folder_name(i, r) for i, r in enumerate(reports)]
+    files = {f"{folder}/{name}": content for folder, report in zip(folders, reports)
+             for name, content in render_all(report).items()}
+    files.update({"comparison.json": comparison_json(reports, folders), "comparison.md": comparison_markdown(reports, folders),
+                  "comparison.html": comparison_html(reports, folders)})
+    return write_tree_atomic(check_report_dir(directory), files)
 
 
 def save_home_copy(report: Report) -> Path | None:

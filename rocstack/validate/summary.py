@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rocstack.validate.markdown import gpu_line
+from rocstack.validate.markdown import gpu_line, level_line, targets_line
 from rocstack.validate.report import Report
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold yellow", "skip": "dim"}
@@ -27,6 +27,9 @@ def print_summary(report: Report, console: Console | None = None) -> None:
     console.print(table)
     counts = report.counts()
     console.print(f"GPU: {escape(gpu_line(report))}")
+    if targets_line(report):
+        console.print(f"target arches: {escape(targets_line(report))}")
+    console.print(f"level: {escape(level_line(report))}")
     console.print(
         f"verdict: [{STYLE.get(report.verdict, 'bold')}]{report.verdict.upper()}[/] "
         f"({counts['pass']} pass, {counts['fail']} fail, {counts['error']} error, {counts['skip']} skip)"

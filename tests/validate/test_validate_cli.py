@@ -26,7 +26,7 @@ def _one_line_error(proc) -> str:
 
 def test_needs_exactly_one_target():
     proc = run_cli("validate")
-    assert proc.returncode == 2 and "exactly one of --image IMG or --local" in _one_line_error(proc)
+    assert proc.returncode == 2 and "--image IMG (one or more) or --local" in _one_line_error(proc)
     proc = run_cli("validate", "--image", "x", "--local")
     assert proc.returncode == 2
 
@@ -40,20 +40,34 @@ def test_engine_down_is_one_line_with_the_fix(tmp_path):
 def test_missing_image_is_one_line_with_the_fix(docker_engine, tmp_path):
     proc = run_cli("validate", "--image", "rocstack-valtest-does-not-exist:nope", "--report", str(tmp_path / "r"))
     line = _one_line_error(proc)
-    assert proc.returncode == 2 and "not in the local engine" in line and "invoke build" in line
+    assert proc.returncode == 2 and "not in the local engine" in line and "rocstack build" in line
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
 @pytest.mark.slow
-def test_image_without_the_suite_is_refused(docker_engine, tmp_path):
-    """An image not built by rocstack: no suite inside, so validation cannot run (exit 2, no report)."""
+def test_image_without_the_suite_or_anything_to_audit_is_an_error(docker_engine, tmp_path):
+    """An image rocstack did not build is validated from outside; one with nothing to audit is no pass."""
     import valtest_images
 
     if not valtest_images._has_image(docker_engine, valtest_images.BASE_TAG):
         pytest.skip(f"{valtest_images.BASE_TAG} not built yet (the broken-image tests build it)")
-    proc = run_cli("validate", "--image", valtest_images.BASE_TAG, "--report", str(tmp_path / "r"))
-    assert proc.returncode == 2 and "no validation suite" in _one_line_error(proc)
-    assert not (tmp_path / "r").exists()
+    proc = run_cli("validate", "--image", valtest_images.BASE_TAG, "--arch", "gfx942", "--report", str(tmp_path / "r"))
+    report = (tmp_path / "r" / "report.json").read_text()
+    assert proc.returncode == 2 and '"verdict": "error"' in report and "0 files audited is not a pass" in report
+
+
+def test_report_path_that_is_a_file_is_refused_before_the_run(tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    proc = run_cli("validate", "--image", "rocstack-valtest-does-not-exist:nope", "--report", str(target),
+                   env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})  # refused before the engine is asked
+    assert proc.returncode == 2 and "is a file, not a directory" in _one_line_error(proc)
+    assert target.read_text() == "keep me"
+
+
+def test_bad_arch_is_refused_before_the_run(tmp_path):
+    proc = run_cli("validate", "--image", "x", "--arch", "gfx9422", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert proc.returncode == 2 and "gfx942" in _one_line_error(proc)
 
 
 @pytest.mark.slow

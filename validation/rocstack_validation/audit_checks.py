@@ -53,6 +53,8 @@ def check_audit(component, context) -> Outcome:
         "policy": audit_policy.name,
         "findings": [{"check": f.check, "severity": f.severity, "file": _short(f.file), "message": f.message,
                       "evidence": f.evidence, "hint": f.hint} for f in (errors + warnings)[:MAX_DETAILS]],
+        # the coverage matrix (library x arch, with its source), when this rocstack's audit builds one
+        "coverage": getattr(report, "coverage", None) and report.to_dict().get("coverage"),
     }
     scope = f"{len(files)} file(s) for {', '.join(context.arch_names)}"
     if errors and all(f.check == "io" for f in errors):  # unreadable files: no verdict on them either way

@@ -8,6 +8,8 @@ passes what it knows (no /dev/kfd, no NVIDIA runtime) in ``ROCSTACK_VALIDATE_GPU
 from __future__ import annotations
 
 import os
+import platform
+import re
 from dataclasses import asdict, dataclass
 
 HOST_REASON_ENV = "ROCSTACK_VALIDATE_GPU_REASON"
@@ -22,9 +24,28 @@ class GpuInfo:
     target_id: str | None = None  # full gcnArchName on AMD: gfx942:sramecc+:xnack-
     count: int = 0
     reason: str | None = None  # why not available
+    driver: str | None = None  # kernel driver: amdgpu's version, or NVIDIA's kernel module
+    runtime: str | None = None  # torch.version.hip / torch.version.cuda
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def driver_version(vendor: str) -> str | None:
+    """The kernel driver, as the container sees it (sysfs and procfs are the host's)."""
+    if vendor == "amd":
+        try:
+            with open("/sys/module/amdgpu/version") as handle:
+                return f"amdgpu {handle.read().strip()}"
+        except OSError:
+            return f"amdgpu (in-tree, kernel {platform.release()})" if os.path.isdir("/sys/module/amdgpu") else None
+    try:
+        with open("/proc/driver/nvidia/version") as handle:
+            first = handle.readline()
+    except OSError:
+        return None
+    match = re.search(r"Kernel Module\s+(?:for \S+\s+)?([0-9.]+)", first)
+    return f"nvidia {match.group(1)}" if match else first.strip()[:120] or None
 
 
 def detect() -> GpuInfo:
@@ -45,5 +66,7 @@ def detect() -> GpuInfo:
     props = torch.cuda.get_device_properties(0)
     if torch.version.hip:
         target_id = getattr(props, "gcnArchName", "") or ""
-        return GpuInfo(True, "amd", props.name, target_id.split(":")[0] or None, target_id or None, torch.cuda.device_count())
-    return GpuInfo(True, "nvidia", props.name, f"sm{props.major}{props.minor}", None, torch.cuda.device_count())
+        return GpuInfo(True, "amd", props.name, target_id.split(":")[0] or None, target_id or None,
+                       torch.cuda.device_count(), driver=driver_version("amd"), runtime=f"hip {torch.version.hip}")
+    return GpuInfo(True, "nvidia", props.name, f"sm{props.major}{props.minor}", None, torch.cuda.device_count(),
+                   driver=driver_version("nvidia"), runtime=f"cuda {torch.version.cuda}")

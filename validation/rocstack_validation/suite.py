@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rocstack_validation import SUITE_SCHEMA, __version__, gpu as gpu_mod
-from rocstack_validation import aot_checks, perf_checks, pytest_checks, python_checks, recipe_checks
+from rocstack_validation import aot_checks, perf_checks, probe, pytest_checks, python_checks, recipe_checks
 from rocstack_validation.audit_checks import check_audit
 from rocstack_validation.context import component_env
 from rocstack_validation.results import CheckResult, Outcome, run_check
@@ -85,6 +85,9 @@ def _numbered(name: str, index: int, count: int) -> str:
 def _correctness(context, gpu) -> list[CheckResult]:
     out = []
     for c in context.components:
+        for manifest in aot_checks.aot_manifests(c, getattr(context, "sysroot", "/")):  # zero compiles per AOT kernel
+            build = str(manifest.parent)
+            out.append(run_check(f"no-jit:{c.name}", "correctness", lambda b=build: probe.check_no_jit(b, gpu), c.name))
         selections = _selections(c)
         for index, selection in enumerate(selections):
             body = lambda interp, c=c, selection=selection: _run_selection(context.project_root, c, selection, interp)
