@@ -32,6 +32,10 @@ A ``KernelEntry`` carries:
   kernel), ``peers`` (name -> callable run in the same process: torch eager,
   torch.compile, vendor library), the bytes moved and/or FLOPs of one call, and
   which measured ceiling it is compared with (``"copy"``, ``"bf16_mm"``, ``"fp8_mm"``).
+  Cases that need a module of their own (attention's peers and graph replays) live
+  beside the harness and are named, not imported, by the kernel module:
+  ``bench_cases=cases_in("rocstack_kernels.attention.bench", "prefill_cases")``; a kernel
+  module never imports bench code (the bench imports the kernels).
 """
 
 from __future__ import annotations
@@ -95,6 +99,20 @@ class KernelEntry:
     specializations: Callable[[Any], "list[Specialization] | Unsupported"]
     bench_cases: Callable[[], list[BenchCase]] = field(default=lambda: [])
     description: str = ""
+
+
+def cases_in(module_name: str, function: str) -> Callable[[], list[BenchCase]]:
+    """``bench_cases`` that calls ``module_name.function()``, imported on first call.
+
+    Named like ``KERNEL_MODULES``: the bench module imports the kernel it measures, so
+    the kernel module refers to its cases by name instead of importing them.
+    """
+
+    def cases() -> list[BenchCase]:
+        return getattr(importlib.import_module(module_name), function)()
+
+    cases.__qualname__ = f"cases_in({module_name}:{function})"
+    return cases
 
 
 def entries() -> dict[str, KernelEntry]:

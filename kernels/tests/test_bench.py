@@ -1,6 +1,8 @@
 """The bench report's table and plot (the timing itself needs a GPU: kernels/scripts/device_check.sh)."""
 
+import importlib.util
 import json
+import pathlib
 
 import pytest
 import torch
@@ -63,10 +65,40 @@ def test_rounds_alternate_order_and_a_failing_impl_is_not_rerun(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: the no-GPU refusal cannot be exercised here")
 def test_tma_sweep_without_a_gpu_says_so_and_refuses_unknown_variants(capsys):
-    from rocstack_kernels.attention import tma_sweep
-
+    tma_sweep = load_script("attention_tma_sweep.py")
     assert tma_sweep.main(["--variants", "shipped"]) == 2
     assert "no GPU visible" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         tma_sweep.main(["--variants", "128x128 w9"])
     assert exit_info.value.code == 2 and "unknown variant(s) 128x128 w9" in capsys.readouterr().err
+
+
+SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str):
+    """A module of kernels/scripts/ (tools run as files, not part of the importable package)."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), SCRIPTS / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sweep_tools_live_outside_the_package():
+    import rocstack_kernels
+
+    package = pathlib.Path(rocstack_kernels.__file__).parent
+    assert not [p.name for p in package.rglob("*.py") if "sweep" in p.name or p.name == "tune.py"]
+    assert {"rms_norm_sweep.py", "attention_tma_sweep.py", "attention_tune.py"} <= {p.name for p in SCRIPTS.iterdir()}
+
+
+def test_kernel_modules_do_not_import_the_bench():
+    """The bench imports the kernels it measures; a kernel module names its bench cases only."""
+    from rocstack_kernels import registry
+
+    package = pathlib.Path(registry.__file__).parent
+    for module_name in registry.KERNEL_MODULES:
+        source = (package.parent / (module_name.replace(".", "/") + ".py")).read_text()
+        assert "import bench" not in source and ".bench import" not in source, module_name
+    cases = registry.entries()["paged_attention_decode"].bench_cases()
+    assert cases and all(isinstance(case, registry.BenchCase) for case in cases)

@@ -27,7 +27,6 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.attention.configs import decode_config
-from rocstack_kernels.attention.flash_attention import LOG2E
 from rocstack_kernels.attention.inputs import (
     ATTENTION_DTYPES,
     check_attention_dtype,
@@ -37,10 +36,10 @@ from rocstack_kernels.attention.inputs import (
     output_buffer,
     resolve_softmax_scale,
 )
-from rocstack_kernels.attention.triton_helpers import dot
+from rocstack_kernels.attention.triton_helpers import LOG2E, dot
 from rocstack_kernels.checks import check_same_device, check_tensor
 from rocstack_kernels.configs import AMD_ONLY_OPTIONS, launch_options, with_override
-from rocstack_kernels.registry import KernelEntry, Specialization
+from rocstack_kernels.registry import KernelEntry, Specialization, cases_in
 from rocstack_kernels.target import Target, target_of
 
 SUPPORTED_HEAD_DIMS = (64, 128, 256)
@@ -332,13 +331,8 @@ def aot_specializations(target: Target) -> list[Specialization]:
     return specs
 
 
-def _bench_cases():
-    from rocstack_kernels.attention.bench import decode_cases
-
-    return decode_cases()
-
-
 KERNELS = (
-    KernelEntry("paged_attention_decode", aot_specializations, _bench_cases,
+    KernelEntry("paged_attention_decode", aot_specializations,
+                cases_in("rocstack_kernels.attention.bench", "decode_cases"),
                 "decode attention over a paged KV cache: GQA, ragged lengths, split-K + LSE merge"),
 )

@@ -1,6 +1,6 @@
 """Device sweep: TMA kernel configs vs SDPA, prefill hd128 bf16, B*S = 16k, interleaved.
 
-``python -m rocstack_kernels.attention.tma_sweep [--json FILE] [--variants a,b] [--rounds N]``
+``python kernels/scripts/attention_tma_sweep.py [--json FILE] [--variants a,b] [--rounds N]``
 
 Every implementation (SDPA and each variant) is captured in a CUDA graph and
 timed by replay, so the numbers are GPU time only. SDPA's throughput moves by
