@@ -58,7 +58,9 @@ def _quant_kernel(x_ptr, q_ptr, scale_ptr, stride_x, stride_q, n_cols, fp8_max_v
     tl.store(scale_ptr + row, scale)
 
 
+@functools.lru_cache(maxsize=1024)
 def _plan(target: Target, n_cols: int) -> tuple[dict, dict]:
+    """Constexprs and options of one launch (cached: callers must not modify them)."""
     config = config_for("quantize_fp8_per_token", target)
     full = triton.next_power_of_2(n_cols)
     if full <= config["single_tile_max"]:
