@@ -66,6 +66,7 @@ def _prefill_case(seqlen: int, heads: int, causal: bool, head_dim: int = 128, gr
         if not graph and batch * heads * seqlen * seqlen <= NAIVE_MAX_SCORES:
             peers["naive eager"] = lambda: naive_attention(qt, kt, vt, causal)
         return BenchSetup(run=wrap(lambda: flash_attention(q, k, v, causal, out=out)), peers=peers,
+                          variant=lambda config: wrap(lambda: flash_attention(q, k, v, causal, out=out, config=config)),
                           ceiling="bf16_mm", flops=int(attention_flops(batch, heads, seqlen, seqlen, head_dim, causal)))
 
     mask = "causal" if causal else "full"
@@ -110,7 +111,9 @@ class GraphReplay:
     Holds ``fn`` as well as the graph: the tensors ``fn`` closes over are the graph's
     inputs and outputs, and a replay after they are freed writes into memory the
     allocator has handed back (each later capture starts with ``empty_cache``, so
-    an illegal address on the H100 once a sweep captured a second graph).
+    an illegal address on the H100 once a sweep captured a second graph). A call
+    returns what ``fn`` returned during the capture: its output tensors are the
+    graph's, rewritten by every replay.
     """
 
     def __init__(self, fn):
@@ -122,10 +125,11 @@ class GraphReplay:
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            fn()
+            self.output = fn()
 
-    def __call__(self) -> None:
+    def __call__(self):
         self.graph.replay()
+        return self.output
 
 
 def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8, head_dim: int = 128,
@@ -150,6 +154,8 @@ def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8,
         wrap = GraphReplay if graph else (lambda fn: fn)
         return BenchSetup(
             run=wrap(lambda: paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out)),
+            variant=lambda config: wrap(lambda: paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out,
+                                                                       config=config)),
             peers={"sdpa pre-gathered": wrap(lambda: F.scaled_dot_product_attention(q4, k_dense, v_dense,
                                                                                     enable_gqa=True)),
                    "gather+sdpa": wrap(gather_then_sdpa)},

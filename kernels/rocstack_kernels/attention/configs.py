@@ -86,12 +86,15 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
 }
 
 # Decode: BLOCK_N tokens per loop step (several pages). The launcher splits the
-# context over programs until about ``programs_per_cu`` x CUs programs exist,
+# context over programs until at most ``programs_per_cu`` x CUs programs exist,
 # never giving a split fewer than ``min_split_tokens`` tokens nor making more
-# than ``max_splits`` splits.
+# than ``max_splits`` splits. ``fused_merge``: the last split of each (sequence,
+# kv head) merges the partials (atomic counter) instead of a second kernel;
+# ``merge_block_s`` splits are merged per step.
 DECODE_CONFIGS: dict[str, dict] = {
     "default": {"BLOCK_N": 64, "num_warps": 4, "num_stages": 3,
-                "programs_per_cu": 4, "min_split_tokens": 256, "max_splits": 128},
+                "programs_per_cu": 4, "min_split_tokens": 256, "max_splits": 128,
+                "fused_merge": False, "merge_block_s": 16},
     # H100 sweep: 2 programs per SM beat 4 and 8 at batch 64 x 4096 and batch 1 x 32k.
     "cuda": {"programs_per_cu": 2},
     "hip": {"num_stages": 1, "waves_per_eu": 2, "matrix_instr_nonkdim": 16, "kpack": 1},
