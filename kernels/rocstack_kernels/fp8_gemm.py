@@ -18,6 +18,7 @@ import triton.language as tl
 from rocstack_kernels.checks import check_same_device, check_shape, check_tensor
 from rocstack_kernels.configs import config_for, known_keys, launch_options, override_from_key, override_key, with_override
 from rocstack_kernels.fp8_quant import FP8_DTYPES, quantize_fp8_per_token, quantize_fp8_per_token_torch
+from rocstack_kernels.launch import cdiv
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization, Unsupported
 from rocstack_kernels.target import Target, target_of
 
@@ -142,7 +143,7 @@ def fp8_rowwise_gemm(a_fp8: torch.Tensor, b_fp8: torch.Tensor, scale_a: torch.Te
     if k == 0:
         return out.copy_(bias.expand(m, n) if bias is not None else torch.zeros_like(out))
     constexprs, options = _plan(target_of(a_fp8.device), k, bias is not None, config)
-    grid = (triton.cdiv(m, constexprs["BLOCK_M"]) * triton.cdiv(n, constexprs["BLOCK_N"]),)
+    grid = (cdiv(m, constexprs["BLOCK_M"]) * cdiv(n, constexprs["BLOCK_N"]),)
     _fp8_gemm_kernel[grid](a_fp8, b_fp8, out, scale_a, scale_b, bias if bias is not None else scale_b,
                            m, n, k, a_fp8.stride(0), a_fp8.stride(1), b_fp8.stride(0), b_fp8.stride(1),
                            out.stride(0), out.stride(1), **constexprs, **options)

@@ -29,6 +29,7 @@ from rocstack_kernels.configs import (
     warps_for_block,
     with_override,
 )
+from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
@@ -127,7 +128,7 @@ def _plan(kernel: str, target: Target, n_cols: int, override: dict | None = None
 @functools.lru_cache(maxsize=1024)
 def _cached_plan(kernel: str, target: Target, n_cols: int, override: str | None) -> tuple[dict, dict]:
     config = with_override(config_for(kernel, target), override_from_key(override), known_keys(kernel), kernel)
-    full = triton.next_power_of_2(n_cols)
+    full = next_power_of_2(n_cols)
     if full <= config["single_tile_max"]:
         rows = next((r for limit, r in config.get("rows_by_block", []) if full <= limit), 1)
         constexprs = {"BLOCK": full, "SINGLE_TILE": True, "ROWS": rows, "STREAM_OUT": False}
@@ -168,7 +169,7 @@ def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool,
     if n_rows == 0:
         return
     constexprs, options = _plan(kernel, target_of(x2.device), n_cols, config)
-    grid = (triton.cdiv(n_rows, constexprs["ROWS"]),)
+    grid = (cdiv(n_rows, constexprs["ROWS"]),)
     _rms_norm_kernel[grid](x2, res2, weight, out2, x2.stride(0), res2.stride(0), out2.stride(0),
                            n_rows, n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
 

@@ -24,6 +24,7 @@ import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_tensor
 from rocstack_kernels.configs import config_for, known_keys, launch_options, override_from_key, override_key, with_override
+from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
@@ -94,7 +95,7 @@ def _cached_plan(target: Target, rot_dim: int, style: str, override: str | None)
     config = with_override(config_for("rotary_embedding", target), override_from_key(override),
                            known_keys("rotary_embedding"), "rotary_embedding")
     half = rot_dim // 2
-    constexprs = {"HALF": half, "BLOCK_HALF": triton.next_power_of_2(half),
+    constexprs = {"HALF": half, "BLOCK_HALF": next_power_of_2(half),
                   "HEADS": config["heads_per_program"], "GPTJ": style == "gptj",
                   "TOKENS": config["tokens_per_program"]}
     return constexprs, launch_options(config, target)
@@ -147,7 +148,7 @@ def rotary_embedding(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, 
         return q, k
     constexprs, options = _plan(target_of(q.device), rot_dim, style, config)
     heads = constexprs["HEADS"]
-    grid = (triton.cdiv(tokens, constexprs["TOKENS"]), triton.cdiv(q3.shape[1], heads) + triton.cdiv(k3.shape[1], heads))
+    grid = (cdiv(tokens, constexprs["TOKENS"]), cdiv(q3.shape[1], heads) + cdiv(k3.shape[1], heads))
     _rotary_kernel[grid](positions, q3, k3, cos_sin_cache, tokens, q3.shape[1], k3.shape[1],
                          q3.stride(0), q3.stride(1), k3.stride(0), k3.stride(1), cos_sin_cache.stride(0),
                          **constexprs, **options)

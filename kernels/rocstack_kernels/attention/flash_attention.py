@@ -42,6 +42,7 @@ from rocstack_kernels.attention.inputs import (
 from rocstack_kernels.attention.triton_helpers import LOG2E, dot
 from rocstack_kernels.checks import check_same_device, check_tensor
 from rocstack_kernels.configs import AMD_ONLY_OPTIONS, CUDA_ONLY_OPTIONS, launch_options, with_override
+from rocstack_kernels.launch import cdiv
 from rocstack_kernels.registry import KernelEntry, Specialization, cases_in
 from rocstack_kernels.target import Target, target_of
 
@@ -308,7 +309,7 @@ def flash_attention(q, k, v, causal: bool, softmax_scale: float | None = None,
         launch_tma(q, k, v, out, lse_arg, strides[-2:], group, scale * LOG2E, causal, constexprs, options)
     else:
         no_seqlens = _unused(q.device, torch.int32)
-        flash_attention_fwd_kernel[(triton.cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)](
+        flash_attention_fwd_kernel[(cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)](
             q, k, v, out, lse_arg, cu_seqlens_q if varlen else no_seqlens, cu_seqlens_k if varlen else no_seqlens,
             *strides, seqlen_q, seqlen_k, group, scale * LOG2E, **constexprs, **options)
     return (out, lse) if return_lse else out

@@ -41,6 +41,7 @@ from rocstack_kernels.attention.inputs import (
 from rocstack_kernels.attention.triton_helpers import LOG2E, dot
 from rocstack_kernels.checks import check_same_device, check_tensor
 from rocstack_kernels.configs import AMD_ONLY_OPTIONS, launch_options, with_override
+from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import KernelEntry, Specialization, cases_in
 from rocstack_kernels.target import Target, target_of
 
@@ -223,7 +224,7 @@ def _cached_plan(target: Target, head_dim: int, dtype: torch.dtype, page_size: i
     # num_splits has no table entry: a sweep may force the split count.
     config = with_override(config, dict(override), set(config) | set(AMD_ONLY_OPTIONS) | {"num_splits"},
                            "paged_attention_decode")
-    constexprs = {"BLOCK_G": max(16, triton.next_power_of_2(group)), "HEAD_DIM": head_dim,
+    constexprs = {"BLOCK_G": max(16, next_power_of_2(group)), "HEAD_DIM": head_dim,
                   "PAGE_SIZE": page_size, "BLOCK_N": config["BLOCK_N"], "SPLIT": bool(split),
                   "UPCAST_DOT": target.backend == "interpreter" and dtype == torch.bfloat16,
                   "FUSED_MERGE": bool(split and config["fused_merge"]), "BLOCK_S": config["merge_block_s"]}
@@ -250,9 +251,9 @@ def _split_plan(device: torch.device, batch: int, kv_heads: int, context_bound: 
     else:
         cus = 4 if target_of(device).backend == "interpreter" else _compute_units(device)
         wanted = max(1, policy["programs_per_cu"] * cus // max(batch * kv_heads, 1))
-        splits = min(wanted, triton.cdiv(bound, policy["min_split_tokens"]), policy["max_splits"])
-    tokens = triton.cdiv(triton.cdiv(bound, max(splits, 1)), block_n) * block_n
-    return triton.cdiv(bound, tokens), tokens
+        splits = min(wanted, cdiv(bound, policy["min_split_tokens"]), policy["max_splits"])
+    tokens = cdiv(cdiv(bound, max(splits, 1)), block_n) * block_n
+    return cdiv(bound, tokens), tokens
 
 
 @functools.lru_cache(maxsize=None)
@@ -336,7 +337,7 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, seq_lens, softmax_
 def gather_pages(cache: torch.Tensor, block_tables: torch.Tensor, seq_len: int, row: int) -> torch.Tensor:
     """Contiguous ``[seq_len, Hkv, D]`` tokens of sequence ``row`` from a paged cache."""
     page_size = cache.shape[1]
-    pages = block_tables[row, : triton.cdiv(seq_len, page_size)].long()
+    pages = block_tables[row, : cdiv(seq_len, page_size)].long()
     return cache[pages].reshape(-1, cache.shape[2], cache.shape[3])[:seq_len]
 
 
