@@ -15,14 +15,20 @@ import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
 from rocstack_kernels.configs import config_for, known_keys, launch_options, override_from_key, override_key, with_override
+from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
 
 @triton.jit
 def _silu_and_mul_kernel(x_ptr, out_ptr, stride_x, stride_out, d, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    # One flat grid, a row's blocks before the next row's: programs the GPU starts
+    # together read and write neighbouring addresses, as a 1-D elementwise kernel's do
+    # (a (rows, blocks) grid starts a column of blocks, one row's length apart, together).
+    pid = tl.program_id(0)
+    blocks = tl.cdiv(d, BLOCK)
+    row = (pid // blocks).to(tl.int64)
+    cols = (pid % blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < d
     gate = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
     up = tl.load(x_ptr + row * stride_x + d + cols, mask=mask, other=0.0).to(tl.float32)
@@ -43,7 +49,7 @@ def _cached_plan(target: Target, d: int, override: str | None) -> tuple[dict, di
     config = with_override(config_for("silu_and_mul", target), override_from_key(override),
                            known_keys("silu_and_mul"), "silu_and_mul")
     # No wider than the row: a block past d only adds masked-off lanes.
-    return {"BLOCK": min(config["block"], triton.next_power_of_2(d))}, launch_options(config, target)
+    return {"BLOCK": min(config["block"], next_power_of_2(d))}, launch_options(config, target)
 
 
 def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None, config: dict | None = None) -> torch.Tensor:
@@ -69,7 +75,7 @@ def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None, config: dict 
     if x2.shape[0] == 0 or d == 0:
         return out
     constexprs, options = _plan(target_of(x.device), d, config)
-    grid = (x2.shape[0], triton.cdiv(d, constexprs["BLOCK"]))
+    grid = (x2.shape[0] * cdiv(d, constexprs["BLOCK"]),)
     _silu_and_mul_kernel[grid](x2, out2, x2.stride(0), out2.stride(0), d, **constexprs, **options)
     return out
 
