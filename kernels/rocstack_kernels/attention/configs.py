@@ -95,8 +95,12 @@ DECODE_CONFIGS: dict[str, dict] = {
     "default": {"BLOCK_N": 64, "num_warps": 4, "num_stages": 3,
                 "programs_per_cu": 4, "min_split_tokens": 256, "max_splits": 128,
                 "fused_merge": False, "merge_block_s": 16},
-    # H100 sweep: 2 programs per SM beat 4 and 8 at batch 64 x 4096 and batch 1 x 32k.
-    "cuda": {"programs_per_cu": 2},
+    # H200 sweep (2026-12-03, graph replay, kernels/bench-results/sweep-h200-2026-12-03.txt):
+    # 4 programs per SM (109 registers x 128 threads: 4 fit) with the split count rounded
+    # down: batch 8 x 8192 81 us (80% of copy) against 94 us at 2 and 87 us for the H100's
+    # 2 rounded up; batch 1 x 32k 53.8 us against 55.5 us. The fused merge lost 10-20%
+    # (the last split merges its group's heads one after another: 66 us at batch 1).
+    "cuda": {"programs_per_cu": 4},
     "hip": {"num_stages": 1, "waves_per_eu": 2, "matrix_instr_nonkdim": 16, "kpack": 1},
     "cdna3": {"kpack": 2},
     "gfx950": {"kpack": 1},
