@@ -230,21 +230,27 @@ def _compiled():
     return torch.compile(rotary_torch, dynamic=False)
 
 
-def _bench(tokens: int, q_heads: int, k_heads: int, d: int) -> BenchCase:
+def _bench(tokens: int, q_heads: int, k_heads: int, d: int, graph: bool = False) -> BenchCase:
+    """Eager, or with ``graph`` every implementation replayed from a CUDA graph (GPU time only)."""
     def setup(device) -> BenchSetup:
+        from rocstack_kernels.graph_replay import GraphReplay
+
+        wrap = GraphReplay if graph else (lambda fn: fn)
         q = torch.randn(tokens, q_heads, d, device=device, dtype=torch.bfloat16)
         k = torch.randn(tokens, k_heads, d, device=device, dtype=torch.bfloat16)
         cache = build_cos_sin_cache(d, 131072, 500000.0, Llama3Scaling(), device=device)
         positions = torch.randint(0, 131072, (tokens,), device=device)
         moved = 2 * (q.numel() + k.numel()) * q.element_size() + tokens * (8 + d * 4)
-        return BenchSetup(run=lambda: rotary_embedding(positions, q, k, cache), ceiling="copy", bytes_moved=moved,
-                          peers={"torch eager": lambda: rotary_torch(positions, q, k, cache),
-                                 "torch.compile": lambda: _compiled()(positions, q, k, cache)},
-                          variant=lambda config: lambda: rotary_embedding(positions, q, k, cache, config=config))
-    return BenchCase(f"{tokens} tok {q_heads}q/{k_heads}kv d{d} bf16", setup)
+        return BenchSetup(run=wrap(lambda: rotary_embedding(positions, q, k, cache)), ceiling="copy",
+                          bytes_moved=moved,
+                          peers={"torch eager": wrap(lambda: rotary_torch(positions, q, k, cache)),
+                                 "torch.compile": wrap(lambda: _compiled()(positions, q, k, cache))},
+                          variant=lambda config: wrap(lambda: rotary_embedding(positions, q, k, cache, config=config)))
+    return BenchCase(f"{tokens} tok {q_heads}q/{k_heads}kv d{d} bf16{' graph' if graph else ''}", setup)
 
 
 KERNELS = (
-    KernelEntry("rotary_embedding", _specializations, lambda: [_bench(16384, 32, 8, 128), _bench(4096, 32, 8, 128)],
+    KernelEntry("rotary_embedding", _specializations,
+                lambda: [_bench(16384, 32, 8, 128), _bench(4096, 32, 8, 128), _bench(4096, 32, 8, 128, graph=True)],
                 "rotary position embedding, in place, neox or gptj pairing"),
 )

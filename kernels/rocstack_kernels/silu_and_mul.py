@@ -112,18 +112,23 @@ def _compiled():
     return torch.compile(silu_and_mul_torch, dynamic=False)
 
 
-def _bench(rows: int, d: int) -> BenchCase:
+def _bench(rows: int, d: int, graph: bool = False) -> BenchCase:
+    """Eager, or with ``graph`` every implementation replayed from a CUDA graph (GPU time only)."""
     def setup(device) -> BenchSetup:
+        from rocstack_kernels.graph_replay import GraphReplay
+
+        wrap = GraphReplay if graph else (lambda fn: fn)
         x = torch.randn(rows, 2 * d, device=device, dtype=torch.bfloat16)
-        return BenchSetup(run=lambda: silu_and_mul(x), ceiling="copy", bytes_moved=3 * rows * d * x.element_size(),
-                          peers={"torch eager": lambda: silu_and_mul_torch(x, torch.bfloat16),
-                                 "torch.compile": lambda: _compiled()(x, torch.bfloat16)},
-                          variant=lambda config: lambda: silu_and_mul(x, config=config))
-    return BenchCase(f"{rows}x{d} bf16", setup)
+        return BenchSetup(run=wrap(lambda: silu_and_mul(x)), ceiling="copy",
+                          bytes_moved=3 * rows * d * x.element_size(),
+                          peers={"torch eager": wrap(lambda: silu_and_mul_torch(x, torch.bfloat16)),
+                                 "torch.compile": wrap(lambda: _compiled()(x, torch.bfloat16))},
+                          variant=lambda config: wrap(lambda: silu_and_mul(x, config=config)))
+    return BenchCase(f"{rows}x{d} bf16{' graph' if graph else ''}", setup)
 
 
 KERNELS = (
     KernelEntry("silu_and_mul", _specializations,
-                lambda: [_bench(16384, 14336), _bench(32768, 14336), _bench(4096, 4096)],
+                lambda: [_bench(16384, 14336), _bench(32768, 14336), _bench(4096, 4096), _bench(4096, 4096, graph=True)],
                 "SwiGLU gate: silu(x[..., :d]) * x[..., d:]"),
 )

@@ -22,7 +22,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from rocstack_kernels.attention.bench import GraphReplay
+from rocstack_kernels.graph_replay import GraphReplay
 from rocstack_kernels.attention.flash_attention import attention_flops, flash_attention
 from rocstack_kernels.bench import interleaved_ms, write_json
 from rocstack_kernels.testing import rel_err

@@ -66,7 +66,7 @@ def check_plan(plan) -> dict[int, object]:
 
 
 def sweep(entry: dict, case, rounds: int, copy_gbps: float, progress) -> list[dict]:
-    from rocstack_kernels.attention.bench import GraphReplay
+    from rocstack_kernels.graph_replay import GraphReplay
     from rocstack_kernels.bench import interleaved_ms
     from rocstack_kernels.testing import rel_err
 

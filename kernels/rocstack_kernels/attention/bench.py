@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from rocstack_kernels.attention.flash_attention import attention_flops, flash_attention
 from rocstack_kernels.attention.paged_attention import paged_attention_decode
+from rocstack_kernels.graph_replay import GraphReplay
 from rocstack_kernels.registry import BenchCase, BenchSetup
 
 PREFILL_TOKENS = 16384
@@ -103,33 +104,6 @@ def _gathered(cache, tables, seqlen: int):
     batch, page_size = tables.shape[0], cache.shape[1]
     pages = tables[:, : -(-seqlen // page_size)].long()
     return cache[pages].reshape(batch, -1, cache.shape[2], cache.shape[3])[:, :seqlen].transpose(1, 2)
-
-
-class GraphReplay:
-    """A captured CUDA graph, callable to replay it.
-
-    Holds ``fn`` as well as the graph: the tensors ``fn`` closes over are the graph's
-    inputs and outputs, and a replay after they are freed writes into memory the
-    allocator has handed back (each later capture starts with ``empty_cache``, so
-    an illegal address on the H100 once a sweep captured a second graph). A call
-    returns what ``fn`` returned during the capture: its output tensors are the
-    graph's, rewritten by every replay.
-    """
-
-    def __init__(self, fn):
-        self.fn = fn
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):  # warm-up (and any JIT) outside the capture
-            fn()
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.output = fn()
-
-    def __call__(self):
-        self.graph.replay()
-        return self.output
 
 
 def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8, head_dim: int = 128,
