@@ -102,3 +102,82 @@ def test_kernel_modules_do_not_import_the_bench():
         assert "import bench" not in source and ".bench import" not in source, module_name
     cases = registry.entries()["paged_attention_decode"].bench_cases()
     assert cases and all(isinstance(case, registry.BenchCase) for case in cases)
+
+
+def _row(kernel, case, impl, pct, ratio=None, ceiling="copy"):
+    row = {"kernel": kernel, "case": case, "impl": impl, "ms": 1.0, "rate": pct, "unit": "GB/s",
+           "ceiling": ceiling, "pct_of_ceiling": pct}
+    if ratio is not None:
+        row["ratio_to_best_peer"] = ratio
+    return row
+
+
+def test_plot_panels_group_cases_per_kernel_with_ours_and_peers():
+    from rocstack_kernels import bench_plot
+
+    report = {**REPORT, "results": [
+        _row("rms_norm", "32768x1024 bf16", "rocstack", 88.0, 1.02),
+        _row("rms_norm", "32768x1024 bf16", "torch.compile", 86.0),
+        _row("rms_norm", "32768x1024 bf16 graph", "rocstack", 87.0, 1.0),
+        _row("rms_norm", "32768x1024 bf16 graph", "torch.compile", 87.0),
+        {"kernel": "rms_norm", "case": "32768x1024 bf16", "impl": "torch eager", "error": "OutOfMemoryError: x"},
+        _row("flash_attention", "prefill B1 S16384 H16 d128 full bf16", "rocstack", 76.0, 0.86, "bf16_mm"),
+        _row("flash_attention", "prefill B1 S16384 H16 d128 full bf16", "sdpa", 88.0, None, "bf16_mm"),
+    ]}
+    panels = bench_plot.panels(report)
+    assert [(p.kernel, p.ceiling) for p in panels] == [("rms_norm", "copy"), ("flash_attention", "bf16_mm")]
+    rms = panels[0]
+    assert [r.case for r in rms.rows] == ["32768x1024", "32768x1024 graph"]  # " bf16" dropped, order kept
+    assert rms.rows[0].ours == 88.0 and rms.rows[0].peers == {"torch.compile": 86.0} and rms.rows[0].ratio == 1.02
+    assert panels[1].rows[0].case == "B1 S16384 H16 d128 full"
+    assert [bench_plot.verdict_color(r) for r in (1.03, 1.0, 0.97)] == ["tab:green", "0.4", "tab:red"]
+
+
+def test_plot_columns_balance_panel_heights_and_keep_report_order():
+    from rocstack_kernels.bench_plot import Panel, Row, columns
+
+    def panel(name, n):
+        return Panel(name, "copy", [Row(str(i), 50.0) for i in range(n)])
+
+    big, a, b, c = panel("flash", 30), panel("rms", 6), panel("rotary", 3), panel("decode", 7)
+    layout = columns([a, big, b, c])
+    assert [[p.kernel for p in column] for column in layout] == [["flash"], ["rms", "rotary", "decode"]]
+    assert columns([a]) == [[a]]
+
+
+def test_warm_up_calls_each_implementation_once_and_reports_failures(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: calls.append("sync"))
+
+    def broken():
+        calls.append("broken")
+        raise RuntimeError("no kernel image")
+
+    failed = bench._warm({"ours": lambda: calls.append("ours"), "bad": broken, "peer": lambda: calls.append("peer")})
+    assert calls == ["ours", "broken", "peer", "sync"]
+    assert list(failed) == ["bad"] and isinstance(failed["bad"], RuntimeError)
+
+
+def test_host_integer_helpers_match_triton():
+    import triton
+
+    from rocstack_kernels.launch import cdiv, next_power_of_2
+
+    for a in (0, 1, 15, 16, 17, 4095, 4096, 2**31 + 3):
+        for b in (1, 16, 64, 1000):
+            assert cdiv(a, b) == triton.cdiv(a, b)
+        assert next_power_of_2(a) == triton.next_power_of_2(a)
+
+
+def test_sweep_plan_is_checked_before_any_gpu_work(tmp_path, capsys):
+    sweep = load_script("sweep_configs.py")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"kernel": "rms_norm", "case": "32768x1024 bf16", "variants": {"r2": {}}}]))
+    assert sweep.main([str(plan), "--check"]) == 0
+    assert "plan ok: 1 sweeps, 1 variants" in capsys.readouterr().out
+    plan.write_text(json.dumps([{"kernel": "rms_norm", "case": "32768x999 bf16"}]))
+    with pytest.raises(SystemExit, match="has no bench case '32768x999 bf16'"):
+        sweep.main([str(plan), "--check"])
+    plan.write_text(json.dumps([{"kernel": "rms_nrom", "case": "x"}]))
+    with pytest.raises(SystemExit, match="unknown kernel rms_nrom"):
+        sweep.main([str(plan), "--check"])
