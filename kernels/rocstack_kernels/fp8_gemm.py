@@ -16,7 +16,14 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import check_same_device, check_shape, check_tensor
-from rocstack_kernels.configs import config_for, known_keys, launch_options, override_from_key, override_key, with_override
+from rocstack_kernels.configs import (
+    config_for,
+    known_keys,
+    launch_options,
+    override_from_key,
+    override_key,
+    with_override,
+)
 from rocstack_kernels.fp8_quant import FP8_DTYPES, quantize_fp8_per_token, quantize_fp8_per_token_torch
 from rocstack_kernels.launch import cdiv
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization, Unsupported

@@ -23,7 +23,14 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_tensor
-from rocstack_kernels.configs import config_for, known_keys, launch_options, override_from_key, override_key, with_override
+from rocstack_kernels.configs import (
+    config_for,
+    known_keys,
+    launch_options,
+    override_from_key,
+    override_key,
+    with_override,
+)
 from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of

@@ -14,7 +14,14 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
-from rocstack_kernels.configs import config_for, known_keys, launch_options, override_from_key, override_key, with_override
+from rocstack_kernels.configs import (
+    config_for,
+    known_keys,
+    launch_options,
+    override_from_key,
+    override_key,
+    with_override,
+)
 from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
@@ -129,6 +136,7 @@ def _bench(rows: int, d: int, graph: bool = False) -> BenchCase:
 
 KERNELS = (
     KernelEntry("silu_and_mul", _specializations,
-                lambda: [_bench(16384, 14336), _bench(32768, 14336), _bench(4096, 4096), _bench(4096, 4096, graph=True)],
+                lambda: [_bench(16384, 14336), _bench(32768, 14336), _bench(4096, 4096),
+                         _bench(4096, 4096, graph=True)],
                 "SwiGLU gate: silu(x[..., :d]) * x[..., d:]"),
 )

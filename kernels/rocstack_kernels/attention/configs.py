@@ -35,9 +35,9 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
         128: {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3},
         256: {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2},
     },
-    # H100 sweeps, 2026-11-21. Pointer kernel (tune.py): 128x128 / 8 warps / 3 stages leads
+    # H100 sweeps, 2026-11-21. Pointer kernel (scripts/attention_tune.py): 128x128 / 8 warps / 3 stages leads
     # from S = 2k up; for S <= 1024 a 64x64 tile with 4 warps is 5-20% faster. hd128 dense
-    # runs the TMA kernel with its own tiles (``tma``; tma_sweep.py): 64x64 / 4 warps /
+    # runs the TMA kernel with its own tiles (``tma``; scripts/attention_tma_sweep.py): 64x64 / 4 warps /
     # 3 stages is 8-30% faster than 128x128 up to S = 2k (two CTAs per SM overlap each
     # other's softmax and wgmma); 2 or 4 stages, 64x32 and 128-row tiles were 5-40% slower
     # there. From 4k up the card runs at its 700 W cap (clocks 1.4-1.98 GHz, +-7% between

@@ -376,8 +376,8 @@ def aot_specializations(target: Target) -> list[Specialization]:
                         counters = torch.int32 if constexprs["FUSED_MERGE"] else torch.float32
                         args = {"Q": dtype, "K_cache": dtype, "V_cache": dtype, "block_tables": torch.int32,
                                 "seq_lens": torch.int32, "Out": dtype, "Part_acc": torch.float32,
-                                "Part_ml": torch.float32, "Counters": counters, "stride_bt": 17, "tokens_per_split": 256,
-                                "group": group, "qk_scale": 0.125, **constexprs}
+                                "Part_ml": torch.float32, "Counters": counters, "stride_bt": 17,
+                                "tokens_per_split": 256, "group": group, "qk_scale": 0.125, **constexprs}
                         for name in paged_attention_decode_kernel.arg_names:
                             if name.startswith("stride_") and name not in args:
                                 args[name] = _STRIDE_EXAMPLE
