@@ -9,13 +9,23 @@ the one store - no fp32 [M, N] intermediate ever reaches memory.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import check_same_device, check_shape, check_tensor
-from rocstack_kernels.configs import config_for, launch_options
+from rocstack_kernels.configs import (
+    config_for,
+    known_keys,
+    launch_options,
+    override_from_key,
+    override_key,
+    with_override,
+)
 from rocstack_kernels.fp8_quant import FP8_DTYPES, quantize_fp8_per_token, quantize_fp8_per_token_torch
+from rocstack_kernels.launch import cdiv
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization, Unsupported
 from rocstack_kernels.target import Target, target_of
 
@@ -72,8 +82,18 @@ def _fp8_gemm_kernel(a_ptr, b_ptr, c_ptr, scale_a_ptr, scale_b_ptr, bias_ptr, M,
     tl.store(c_ptrs, acc.to(c_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
 
 
-def _plan(target: Target, k: int, has_bias: bool) -> tuple[dict, dict]:
-    config = config_for("fp8_rowwise_gemm", target)
+def _plan(target: Target, k: int, has_bias: bool, override: dict | None = None) -> tuple[dict, dict]:
+    """Constexprs and options of one launch (cached; callers must not modify them).
+
+    ``override`` replaces keys of the arch's config (``block_m``, ``num_stages``, ...): for sweeps.
+    """
+    return _cached_plan(target, k, has_bias, override_key(override))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_plan(target: Target, k: int, has_bias: bool, override: str | None) -> tuple[dict, dict]:
+    config = with_override(config_for("fp8_rowwise_gemm", target), override_from_key(override),
+                           known_keys("fp8_rowwise_gemm"), "fp8_rowwise_gemm")
     constexprs = {"BLOCK_M": config["block_m"], "BLOCK_N": config["block_n"], "BLOCK_K": config["block_k"],
                   "GROUP_M": config["group_m"], "EVEN_K": k % config["block_k"] == 0, "HAS_BIAS": has_bias}
     return constexprs, launch_options(config, target)
@@ -113,8 +133,11 @@ def _check(a, b, scale_a, scale_b, out_dtype, bias):
 
 def fp8_rowwise_gemm(a_fp8: torch.Tensor, b_fp8: torch.Tensor, scale_a: torch.Tensor, scale_b: torch.Tensor,
                      out_dtype: torch.dtype = torch.bfloat16, bias: torch.Tensor | None = None,
-                     out: torch.Tensor | None = None) -> torch.Tensor:
-    """``(a_fp8 @ b_fp8) * scale_a * scale_b (+ bias)`` as ``out_dtype`` [M, N]."""
+                     out: torch.Tensor | None = None, config: dict | None = None) -> torch.Tensor:
+    """``(a_fp8 @ b_fp8) * scale_a * scale_b (+ bias)`` as ``out_dtype`` [M, N].
+
+    ``config`` overrides keys of the per-arch launch config; it exists for tuning sweeps.
+    """
     m, n, k = _check(a_fp8, b_fp8, scale_a, scale_b, out_dtype, bias)
     if out is None:
         out = torch.empty((m, n), dtype=out_dtype, device=a_fp8.device)
@@ -126,8 +149,8 @@ def fp8_rowwise_gemm(a_fp8: torch.Tensor, b_fp8: torch.Tensor, scale_a: torch.Te
         return out
     if k == 0:
         return out.copy_(bias.expand(m, n) if bias is not None else torch.zeros_like(out))
-    constexprs, options = _plan(target_of(a_fp8.device), k, bias is not None)
-    grid = (triton.cdiv(m, constexprs["BLOCK_M"]) * triton.cdiv(n, constexprs["BLOCK_N"]),)
+    constexprs, options = _plan(target_of(a_fp8.device), k, bias is not None, config)
+    grid = (cdiv(m, constexprs["BLOCK_M"]) * cdiv(n, constexprs["BLOCK_N"]),)
     _fp8_gemm_kernel[grid](a_fp8, b_fp8, out, scale_a, scale_b, bias if bias is not None else scale_b,
                            m, n, k, a_fp8.stride(0), a_fp8.stride(1), b_fp8.stride(0), b_fp8.stride(1),
                            out.stride(0), out.stride(1), **constexprs, **options)
@@ -176,7 +199,8 @@ def _bench_gemm(m: int, n: int, k: int) -> BenchCase:
         a, scale_a = quantize_fp8_per_token(x, fp8)
         return BenchSetup(run=lambda: fp8_rowwise_gemm(a, b, scale_a, scale_b), ceiling="fp8_mm", flops=2 * m * n * k,
                           peers={"torch._scaled_mm rowwise": lambda: torch._scaled_mm(
-                              a, b, scale_a, scale_b, out_dtype=torch.bfloat16)})
+                              a, b, scale_a, scale_b, out_dtype=torch.bfloat16)},
+                          variant=lambda config: lambda: fp8_rowwise_gemm(a, b, scale_a, scale_b, config=config))
     return BenchCase(f"{m}x{n}x{k}", setup)
 
 

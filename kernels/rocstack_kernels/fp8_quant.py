@@ -17,6 +17,7 @@ import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
 from rocstack_kernels.configs import config_for, launch_options, warps_for_block
+from rocstack_kernels.launch import next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization, Unsupported
 from rocstack_kernels.target import Target, target_of
 
@@ -58,9 +59,11 @@ def _quant_kernel(x_ptr, q_ptr, scale_ptr, stride_x, stride_q, n_cols, fp8_max_v
     tl.store(scale_ptr + row, scale)
 
 
+@functools.lru_cache(maxsize=1024)
 def _plan(target: Target, n_cols: int) -> tuple[dict, dict]:
+    """Constexprs and options of one launch (cached: callers must not modify them)."""
     config = config_for("quantize_fp8_per_token", target)
-    full = triton.next_power_of_2(n_cols)
+    full = next_power_of_2(n_cols)
     if full <= config["single_tile_max"]:
         return {"BLOCK": full, "SINGLE_TILE": True}, launch_options(config, target, warps_for_block(config, full))
     return ({"BLOCK": config["tile"], "SINGLE_TILE": False},

@@ -30,8 +30,14 @@ A ``KernelEntry`` carries:
 * ``bench_cases() -> list[BenchCase]`` - what ``invoke bench`` measures. A case's
   ``setup(device)`` allocates inputs and returns a ``BenchSetup``: ``run`` (our
   kernel), ``peers`` (name -> callable run in the same process: torch eager,
-  torch.compile, vendor library), the bytes moved and/or FLOPs of one call, and
-  which measured ceiling it is compared with (``"copy"``, ``"bf16_mm"``, ``"fp8_mm"``).
+  torch.compile, vendor library), the bytes moved and/or FLOPs of one call, which
+  measured ceiling it is compared with (``"copy"``, ``"bf16_mm"``, ``"fp8_mm"``), and
+  optionally ``variant(config)``: our kernel with a launch-config override on the same
+  inputs, which ``kernels/scripts/sweep_configs.py`` times beside the peers.
+  Cases that need a module of their own (attention's peers and graph replays) live
+  beside the harness and are named, not imported, by the kernel module:
+  ``bench_cases=cases_in("rocstack_kernels.attention.bench", "prefill_cases")``; a kernel
+  module never imports bench code (the bench imports the kernels).
 """
 
 from __future__ import annotations
@@ -81,6 +87,9 @@ class BenchSetup:
     ceiling: str                      # one of CEILINGS
     bytes_moved: int | None = None    # fewest bytes one call must move (memory-bound cases)
     flops: int | None = None          # arithmetic of one call (compute-bound cases)
+    # config override -> our kernel on the same inputs with that launch config (tuning sweeps:
+    # kernels/scripts/sweep_configs.py); None where the kernel takes no override.
+    variant: Callable[[dict], Callable[[], Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,20 @@ class KernelEntry:
     specializations: Callable[[Any], "list[Specialization] | Unsupported"]
     bench_cases: Callable[[], list[BenchCase]] = field(default=lambda: [])
     description: str = ""
+
+
+def cases_in(module_name: str, function: str) -> Callable[[], list[BenchCase]]:
+    """``bench_cases`` that calls ``module_name.function()``, imported on first call.
+
+    Named like ``KERNEL_MODULES``: the bench module imports the kernel it measures, so
+    the kernel module refers to its cases by name instead of importing them.
+    """
+
+    def cases() -> list[BenchCase]:
+        return getattr(importlib.import_module(module_name), function)()
+
+    cases.__qualname__ = f"cases_in({module_name}:{function})"
+    return cases
 
 
 def entries() -> dict[str, KernelEntry]:

@@ -20,7 +20,16 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
-from rocstack_kernels.configs import config_for, known_keys, launch_options, warps_for_block, with_override
+from rocstack_kernels.configs import (
+    config_for,
+    known_keys,
+    launch_options,
+    override_from_key,
+    override_key,
+    warps_for_block,
+    with_override,
+)
+from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
@@ -50,7 +59,7 @@ def _rms_norm_rows(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_
 @triton.jit(do_not_specialize=["n_rows"])
 def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_rows, n_cols, eps,
                      BLOCK: tl.constexpr, SINGLE_TILE: tl.constexpr, ROWS: tl.constexpr,
-                     HAS_RESIDUAL: tl.constexpr):
+                     HAS_RESIDUAL: tl.constexpr, STREAM_OUT: tl.constexpr = False):
     if ROWS > 1:
         _rms_norm_rows(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_rows, n_cols, eps,
                        BLOCK, ROWS, HAS_RESIDUAL)
@@ -97,23 +106,36 @@ def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, strid
             # No evict_last on the weight here: at 65536 it displaced the rows the second
             # pass re-reads (measured 2587 -> 2440 GB/s on the H100).
             w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
-            tl.store(out_row + cols, (x * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
+            y = (x * rrms * w).to(out_ptr.dtype.element_ty)
+            if STREAM_OUT:
+                # The output is not read again here: mark it first out of L2, so the
+                # rows the second pass of other programs re-read stay there.
+                tl.store(out_row + cols, y, mask=mask, eviction_policy="evict_first")
+            else:
+                tl.store(out_row + cols, y, mask=mask)
 
 
 def _plan(kernel: str, target: Target, n_cols: int, override: dict | None = None) -> tuple[dict, dict]:
     """Constexprs and compiler options for one launch; shared by launcher and AOT list.
 
     ``override`` replaces keys of the arch's config (for sweeps): ``rows_by_block``,
-    ``warps_by_block``, ``single_tile_max``, ``tile``, ``tiled_warps``, ...
+    ``warps_by_block``, ``single_tile_max``, ``tile``, ``tiled_warps``, ``stream_out``, ...
+    Cached (the launcher runs it on every call); callers must not modify the dicts.
     """
-    config = with_override(config_for(kernel, target), override, known_keys(kernel), kernel)
-    full = triton.next_power_of_2(n_cols)
+    return _cached_plan(kernel, target, n_cols, override_key(override))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_plan(kernel: str, target: Target, n_cols: int, override: str | None) -> tuple[dict, dict]:
+    config = with_override(config_for(kernel, target), override_from_key(override), known_keys(kernel), kernel)
+    full = next_power_of_2(n_cols)
     if full <= config["single_tile_max"]:
         rows = next((r for limit, r in config.get("rows_by_block", []) if full <= limit), 1)
-        constexprs = {"BLOCK": full, "SINGLE_TILE": True, "ROWS": rows}
+        constexprs = {"BLOCK": full, "SINGLE_TILE": True, "ROWS": rows, "STREAM_OUT": False}
         options = launch_options(config, target, warps_for_block(config, full))
     else:
-        constexprs = {"BLOCK": config["tile"], "SINGLE_TILE": False, "ROWS": 1}
+        constexprs = {"BLOCK": config["tile"], "SINGLE_TILE": False, "ROWS": 1,
+                      "STREAM_OUT": bool(config.get("stream_out", False))}
         options = launch_options(config, target, config["tiled_warps"])
     return constexprs, options
 
@@ -147,7 +169,7 @@ def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool,
     if n_rows == 0:
         return
     constexprs, options = _plan(kernel, target_of(x2.device), n_cols, config)
-    grid = (triton.cdiv(n_rows, constexprs["ROWS"]),)
+    grid = (cdiv(n_rows, constexprs["ROWS"]),)
     _rms_norm_kernel[grid](x2, res2, weight, out2, x2.stride(0), res2.stride(0), out2.stride(0),
                            n_rows, n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
 
@@ -234,27 +256,40 @@ def _compiled(fn):
     return torch.compile(fn, dynamic=False)
 
 
-def _bench_rms(rows: int, hidden: int, with_residual: bool):
+def _bench_rms(rows: int, hidden: int, with_residual: bool, graph: bool = False):
+    """Eager (each call with its launch), or with ``graph`` every implementation replayed
+    from a CUDA graph: the GPU's time alone (``graph_replay``)."""
     def setup(device) -> BenchSetup:
+        from rocstack_kernels.graph_replay import GraphReplay
+
+        wrap = GraphReplay if graph else (lambda fn: fn)
         x = torch.randn(rows, hidden, device=device, dtype=torch.bfloat16)
         w = torch.randn(hidden, device=device, dtype=torch.bfloat16)
         elt = x.element_size()
         if not with_residual:
-            return BenchSetup(run=lambda: rms_norm(x, w), ceiling="copy", bytes_moved=2 * x.numel() * elt,
-                              peers={"torch eager": lambda: rms_norm_torch(x, w),
-                                     "torch.compile": lambda: _compiled(rms_norm_torch)(x, w)})
+            return BenchSetup(run=wrap(lambda: rms_norm(x, w)), ceiling="copy", bytes_moved=2 * x.numel() * elt,
+                              peers={"torch eager": wrap(lambda: rms_norm_torch(x, w)),
+                                     "torch.compile": wrap(lambda: _compiled(rms_norm_torch)(x, w))},
+                              variant=lambda config: wrap(lambda: rms_norm(x, w, config=config)))
         r = torch.randn_like(x)
-        return BenchSetup(run=lambda: add_rms_norm(x, r, w), ceiling="copy", bytes_moved=4 * x.numel() * elt,
-                          peers={"torch eager": lambda: add_rms_norm_torch(x, r, w),
-                                 "torch.compile": lambda: _compiled(add_rms_norm_torch)(x, r, w)})
-    return BenchCase(f"{rows}x{hidden} bf16", setup)
+        return BenchSetup(run=wrap(lambda: add_rms_norm(x, r, w)), ceiling="copy", bytes_moved=4 * x.numel() * elt,
+                          peers={"torch eager": wrap(lambda: add_rms_norm_torch(x, r, w)),
+                                 "torch.compile": wrap(lambda: _compiled(add_rms_norm_torch)(x, r, w))},
+                          variant=lambda config: wrap(lambda: add_rms_norm(x, r, w, config=config)))
+    return BenchCase(f"{rows}x{hidden} bf16{' graph' if graph else ''}", setup)
+
+
+def _bench_cases(with_residual: bool) -> list[BenchCase]:
+    # The shortest rows also replayed from graphs: eager, their ~40 us of launch is as
+    # long as the kernel on the H200 machine's host.
+    return [_bench_rms(m, n, with_residual) for m, n in BENCH_SHAPES] + [_bench_rms(32768, 1024, with_residual, True)]
 
 
 KERNELS = (
     KernelEntry("rms_norm", lambda t: _specializations("rms_norm", t),
-                lambda: [_bench_rms(m, n, False) for m, n in BENCH_SHAPES],
+                lambda: _bench_cases(False),
                 "RMSNorm over the last dim"),
     KernelEntry("add_rms_norm", lambda t: _specializations("add_rms_norm", t),
-                lambda: [_bench_rms(m, n, True) for m, n in BENCH_SHAPES],
+                lambda: _bench_cases(True),
                 "residual += x, then RMSNorm (residual updated in place)"),
 )

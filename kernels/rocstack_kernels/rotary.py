@@ -23,7 +23,15 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_tensor
-from rocstack_kernels.configs import config_for, launch_options
+from rocstack_kernels.configs import (
+    config_for,
+    known_keys,
+    launch_options,
+    override_from_key,
+    override_key,
+    with_override,
+)
+from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
@@ -31,50 +39,72 @@ STYLES = ("neox", "gptj")
 
 
 @triton.jit
-def _rotate_heads(base, stride_h, first, n_heads, cos, sin, i, i_mask,
+def _rotate_heads(base, stride_t, stride_h, tokens, token_ok, first, n_heads, cos, sin, i, i_mask,
                   HALF: tl.constexpr, HEADS: tl.constexpr, GPTJ: tl.constexpr):
+    """Rotate heads [first, first + HEADS) of TOKENS tokens: one [TOKENS, HEADS, BLOCK_HALF] tile per half."""
     heads = first + tl.arange(0, HEADS)
-    mask = (heads < n_heads)[:, None] & i_mask[None, :]
-    rows = base + heads[:, None] * stride_h
+    mask = token_ok[:, None, None] & (heads < n_heads)[None, :, None] & i_mask[None, None, :]
+    rows = base + tokens[:, None, None] * stride_t + heads[None, :, None] * stride_h
     if GPTJ:
-        first_ptrs = rows + 2 * i[None, :]
+        first_ptrs = rows + 2 * i[None, None, :]
         second_ptrs = first_ptrs + 1
     else:
-        first_ptrs = rows + i[None, :]
+        first_ptrs = rows + i[None, None, :]
         second_ptrs = first_ptrs + HALF
     x1 = tl.load(first_ptrs, mask=mask, other=0.0).to(tl.float32)
     x2 = tl.load(second_ptrs, mask=mask, other=0.0).to(tl.float32)
-    tl.store(first_ptrs, (x1 * cos[None, :] - x2 * sin[None, :]).to(base.dtype.element_ty), mask=mask)
-    tl.store(second_ptrs, (x2 * cos[None, :] + x1 * sin[None, :]).to(base.dtype.element_ty), mask=mask)
+    c = cos[:, None, :]
+    s = sin[:, None, :]
+    tl.store(first_ptrs, (x1 * c - x2 * s).to(base.dtype.element_ty), mask=mask)
+    tl.store(second_ptrs, (x2 * c + x1 * s).to(base.dtype.element_ty), mask=mask)
 
 
 @triton.jit(do_not_specialize=["num_tokens", "q_heads", "k_heads"])
 def _rotary_kernel(pos_ptr, q_ptr, k_ptr, cache_ptr, num_tokens, q_heads, k_heads,
                    stride_qt, stride_qh, stride_kt, stride_kh, stride_cache,
-                   HALF: tl.constexpr, BLOCK_HALF: tl.constexpr, HEADS: tl.constexpr, GPTJ: tl.constexpr):
-    # Axis 1 walks q's head blocks, then k's. Each branch calls the helper with its own
-    # pointer: selecting between q_ptr and k_ptr instead breaks AMD's pointer canonicalization.
-    token = tl.program_id(0).to(tl.int64)
+                   HALF: tl.constexpr, BLOCK_HALF: tl.constexpr, HEADS: tl.constexpr, GPTJ: tl.constexpr,
+                   TOKENS: tl.constexpr = 1):
+    # Axis 0 walks blocks of TOKENS tokens; axis 1 walks q's head blocks, then k's. Each
+    # branch calls the helper with its own pointer: selecting between q_ptr and k_ptr
+    # instead breaks AMD's pointer canonicalization. Several tokens per program give
+    # short batches programs big enough to keep the memory system busy (one token x 8
+    # heads moves 2 KiB each way).
+    tokens = tl.program_id(0).to(tl.int64) * TOKENS + tl.arange(0, TOKENS)
+    token_ok = tokens < num_tokens
     head_block = tl.program_id(1)
-    pos = tl.load(pos_ptr + token).to(tl.int64)
+    pos = tl.load(pos_ptr + tokens, mask=token_ok, other=0).to(tl.int64)
     i = tl.arange(0, BLOCK_HALF)
     i_mask = i < HALF
-    cos = tl.load(cache_ptr + pos * stride_cache + i, mask=i_mask, other=0.0).to(tl.float32)
-    sin = tl.load(cache_ptr + pos * stride_cache + HALF + i, mask=i_mask, other=0.0).to(tl.float32)
+    cs_mask = token_ok[:, None] & i_mask[None, :]
+    cs_rows = cache_ptr + pos[:, None] * stride_cache + i[None, :]
+    cos = tl.load(cs_rows, mask=cs_mask, other=0.0).to(tl.float32)
+    sin = tl.load(cs_rows + HALF, mask=cs_mask, other=0.0).to(tl.float32)
     q_blocks = tl.cdiv(q_heads, HEADS)
     if head_block < q_blocks:
-        _rotate_heads(q_ptr + token * stride_qt, stride_qh, head_block * HEADS, q_heads, cos, sin, i, i_mask,
-                      HALF, HEADS, GPTJ)
-    else:
-        _rotate_heads(k_ptr + token * stride_kt, stride_kh, (head_block - q_blocks) * HEADS, k_heads, cos, sin,
+        _rotate_heads(q_ptr, stride_qt, stride_qh, tokens, token_ok, head_block * HEADS, q_heads, cos, sin,
                       i, i_mask, HALF, HEADS, GPTJ)
+    else:
+        _rotate_heads(k_ptr, stride_kt, stride_kh, tokens, token_ok, (head_block - q_blocks) * HEADS, k_heads,
+                      cos, sin, i, i_mask, HALF, HEADS, GPTJ)
 
 
-def _plan(target: Target, rot_dim: int, style: str) -> tuple[dict, dict]:
-    config = config_for("rotary_embedding", target)
+def _plan(target: Target, rot_dim: int, style: str, override: dict | None = None) -> tuple[dict, dict]:
+    """Constexprs and compiler options of one launch (cached; callers must not modify them).
+
+    ``override`` replaces keys of the arch's config (``heads_per_program``,
+    ``tokens_per_program``, ``num_warps``): for tuning sweeps.
+    """
+    return _cached_plan(target, rot_dim, style, override_key(override))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_plan(target: Target, rot_dim: int, style: str, override: str | None) -> tuple[dict, dict]:
+    config = with_override(config_for("rotary_embedding", target), override_from_key(override),
+                           known_keys("rotary_embedding"), "rotary_embedding")
     half = rot_dim // 2
-    constexprs = {"HALF": half, "BLOCK_HALF": triton.next_power_of_2(half),
-                  "HEADS": config["heads_per_program"], "GPTJ": style == "gptj"}
+    constexprs = {"HALF": half, "BLOCK_HALF": next_power_of_2(half),
+                  "HEADS": config["heads_per_program"], "GPTJ": style == "gptj",
+                  "TOKENS": config["tokens_per_program"]}
     return constexprs, launch_options(config, target)
 
 
@@ -97,8 +127,12 @@ def _heads_view(name: str, tensor: torch.Tensor, head_size: int | None) -> torch
 
 
 def rotary_embedding(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cos_sin_cache: torch.Tensor,
-                     style: str = "neox", head_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate ``q`` and ``k`` in place by their tokens' positions; returns ``(q, k)``."""
+                     style: str = "neox", head_size: int | None = None,
+                     config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate ``q`` and ``k`` in place by their tokens' positions; returns ``(q, k)``.
+
+    ``config`` overrides keys of the per-arch launch config; it exists for tuning sweeps.
+    """
     if style not in STYLES:
         raise ValueError(f"style must be 'neox' or 'gptj', got {style!r}")
     check_tensor("positions", positions, dtypes=(torch.int64, torch.int32), ndim=1, contiguous=True)
@@ -119,9 +153,9 @@ def rotary_embedding(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, 
     check_same_device(positions=positions, q=q, k=k, cos_sin_cache=cos_sin_cache)
     if tokens == 0:
         return q, k
-    constexprs, options = _plan(target_of(q.device), rot_dim, style)
+    constexprs, options = _plan(target_of(q.device), rot_dim, style, config)
     heads = constexprs["HEADS"]
-    grid = (tokens, triton.cdiv(q3.shape[1], heads) + triton.cdiv(k3.shape[1], heads))
+    grid = (cdiv(tokens, constexprs["TOKENS"]), cdiv(q3.shape[1], heads) + cdiv(k3.shape[1], heads))
     _rotary_kernel[grid](positions, q3, k3, cos_sin_cache, tokens, q3.shape[1], k3.shape[1],
                          q3.stride(0), q3.stride(1), k3.stride(0), k3.stride(1), cos_sin_cache.stride(0),
                          **constexprs, **options)
@@ -203,20 +237,27 @@ def _compiled():
     return torch.compile(rotary_torch, dynamic=False)
 
 
-def _bench(tokens: int, q_heads: int, k_heads: int, d: int) -> BenchCase:
+def _bench(tokens: int, q_heads: int, k_heads: int, d: int, graph: bool = False) -> BenchCase:
+    """Eager, or with ``graph`` every implementation replayed from a CUDA graph (GPU time only)."""
     def setup(device) -> BenchSetup:
+        from rocstack_kernels.graph_replay import GraphReplay
+
+        wrap = GraphReplay if graph else (lambda fn: fn)
         q = torch.randn(tokens, q_heads, d, device=device, dtype=torch.bfloat16)
         k = torch.randn(tokens, k_heads, d, device=device, dtype=torch.bfloat16)
         cache = build_cos_sin_cache(d, 131072, 500000.0, Llama3Scaling(), device=device)
         positions = torch.randint(0, 131072, (tokens,), device=device)
         moved = 2 * (q.numel() + k.numel()) * q.element_size() + tokens * (8 + d * 4)
-        return BenchSetup(run=lambda: rotary_embedding(positions, q, k, cache), ceiling="copy", bytes_moved=moved,
-                          peers={"torch eager": lambda: rotary_torch(positions, q, k, cache),
-                                 "torch.compile": lambda: _compiled()(positions, q, k, cache)})
-    return BenchCase(f"{tokens} tok {q_heads}q/{k_heads}kv d{d} bf16", setup)
+        return BenchSetup(run=wrap(lambda: rotary_embedding(positions, q, k, cache)), ceiling="copy",
+                          bytes_moved=moved,
+                          peers={"torch eager": wrap(lambda: rotary_torch(positions, q, k, cache)),
+                                 "torch.compile": wrap(lambda: _compiled()(positions, q, k, cache))},
+                          variant=lambda config: wrap(lambda: rotary_embedding(positions, q, k, cache, config=config)))
+    return BenchCase(f"{tokens} tok {q_heads}q/{k_heads}kv d{d} bf16{' graph' if graph else ''}", setup)
 
 
 KERNELS = (
-    KernelEntry("rotary_embedding", _specializations, lambda: [_bench(16384, 32, 8, 128), _bench(4096, 32, 8, 128)],
+    KernelEntry("rotary_embedding", _specializations,
+                lambda: [_bench(16384, 32, 8, 128), _bench(4096, 32, 8, 128), _bench(4096, 32, 8, 128, graph=True)],
                 "rotary position embedding, in place, neox or gptj pairing"),
 )

@@ -14,15 +14,28 @@ import triton
 import triton.language as tl
 
 from rocstack_kernels.checks import FLOAT_DTYPES, check_same_device, check_shape, check_tensor
-from rocstack_kernels.configs import config_for, launch_options
+from rocstack_kernels.configs import (
+    config_for,
+    known_keys,
+    launch_options,
+    override_from_key,
+    override_key,
+    with_override,
+)
+from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization
 from rocstack_kernels.target import Target, target_of
 
 
 @triton.jit
 def _silu_and_mul_kernel(x_ptr, out_ptr, stride_x, stride_out, d, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    # One flat grid, a row's blocks before the next row's: programs the GPU starts
+    # together read and write neighbouring addresses, as a 1-D elementwise kernel's do
+    # (a (rows, blocks) grid starts a column of blocks, one row's length apart, together).
+    pid = tl.program_id(0)
+    blocks = tl.cdiv(d, BLOCK)
+    row = (pid // blocks).to(tl.int64)
+    cols = (pid % blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < d
     gate = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
     up = tl.load(x_ptr + row * stride_x + d + cols, mask=mask, other=0.0).to(tl.float32)
@@ -30,14 +43,27 @@ def _silu_and_mul_kernel(x_ptr, out_ptr, stride_x, stride_out, d, BLOCK: tl.cons
     tl.store(out_ptr + row * stride_out + cols, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-def _plan(target: Target, d: int) -> tuple[dict, dict]:
-    config = config_for("silu_and_mul", target)
+def _plan(target: Target, d: int, override: dict | None = None) -> tuple[dict, dict]:
+    """Constexprs and options of one launch (cached; callers must not modify them).
+
+    ``override`` replaces keys of the arch's config (``block``, ``num_warps``): for sweeps.
+    """
+    return _cached_plan(target, d, override_key(override))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_plan(target: Target, d: int, override: str | None) -> tuple[dict, dict]:
+    config = with_override(config_for("silu_and_mul", target), override_from_key(override),
+                           known_keys("silu_and_mul"), "silu_and_mul")
     # No wider than the row: a block past d only adds masked-off lanes.
-    return {"BLOCK": min(config["block"], triton.next_power_of_2(d))}, launch_options(config, target)
+    return {"BLOCK": min(config["block"], next_power_of_2(d))}, launch_options(config, target)
 
 
-def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """``silu(x[..., :d]) * x[..., d:]`` for ``x`` of last dim ``2*d``; returns ``out`` [..., d]."""
+def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None, config: dict | None = None) -> torch.Tensor:
+    """``silu(x[..., :d]) * x[..., d:]`` for ``x`` of last dim ``2*d``; returns ``out`` [..., d].
+
+    ``config`` overrides keys of the per-arch launch config; it exists for tuning sweeps.
+    """
     check_tensor("x", x, dtypes=FLOAT_DTYPES, last_dim_contiguous=True)
     if x.dim() == 0 or x.shape[-1] % 2:
         raise ValueError(f"x must have an even last dimension (gate and up halves), got shape {tuple(x.shape)}")
@@ -55,8 +81,8 @@ def silu_and_mul(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tens
     out2 = out.view(-1, d)
     if x2.shape[0] == 0 or d == 0:
         return out
-    constexprs, options = _plan(target_of(x.device), d)
-    grid = (x2.shape[0], triton.cdiv(d, constexprs["BLOCK"]))
+    constexprs, options = _plan(target_of(x.device), d, config)
+    grid = (x2.shape[0] * cdiv(d, constexprs["BLOCK"]),)
     _silu_and_mul_kernel[grid](x2, out2, x2.stride(0), out2.stride(0), d, **constexprs, **options)
     return out
 
@@ -93,17 +119,24 @@ def _compiled():
     return torch.compile(silu_and_mul_torch, dynamic=False)
 
 
-def _bench(rows: int, d: int) -> BenchCase:
+def _bench(rows: int, d: int, graph: bool = False) -> BenchCase:
+    """Eager, or with ``graph`` every implementation replayed from a CUDA graph (GPU time only)."""
     def setup(device) -> BenchSetup:
+        from rocstack_kernels.graph_replay import GraphReplay
+
+        wrap = GraphReplay if graph else (lambda fn: fn)
         x = torch.randn(rows, 2 * d, device=device, dtype=torch.bfloat16)
-        return BenchSetup(run=lambda: silu_and_mul(x), ceiling="copy", bytes_moved=3 * rows * d * x.element_size(),
-                          peers={"torch eager": lambda: silu_and_mul_torch(x, torch.bfloat16),
-                                 "torch.compile": lambda: _compiled()(x, torch.bfloat16)})
-    return BenchCase(f"{rows}x{d} bf16", setup)
+        return BenchSetup(run=wrap(lambda: silu_and_mul(x)), ceiling="copy",
+                          bytes_moved=3 * rows * d * x.element_size(),
+                          peers={"torch eager": wrap(lambda: silu_and_mul_torch(x, torch.bfloat16)),
+                                 "torch.compile": wrap(lambda: _compiled()(x, torch.bfloat16))},
+                          variant=lambda config: wrap(lambda: silu_and_mul(x, config=config)))
+    return BenchCase(f"{rows}x{d} bf16{' graph' if graph else ''}", setup)
 
 
 KERNELS = (
     KernelEntry("silu_and_mul", _specializations,
-                lambda: [_bench(16384, 14336), _bench(32768, 14336), _bench(4096, 4096)],
+                lambda: [_bench(16384, 14336), _bench(32768, 14336), _bench(4096, 4096),
+                         _bench(4096, 4096, graph=True)],
                 "SwiGLU gate: silu(x[..., :d]) * x[..., d:]"),
 )

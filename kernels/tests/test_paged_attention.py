@@ -17,15 +17,20 @@ from rocstack_kernels.testing import TOLERANCE, assert_errors_name_their_argumen
 from attention_resources import assert_builds_without_spills
 
 
-def _run(seq_lens, q_heads, kv_heads, head_dim, page_size, dtype, device, num_splits=None):
+def _run(seq_lens, q_heads, kv_heads, head_dim, page_size, dtype, device, num_splits=None, fused_merge=None,
+         block_n=None):
     q, k_cache, v_cache, tables, lens = paged_inputs(seq_lens, q_heads, kv_heads, head_dim, page_size,
                                                      device, dtype)
     # Unused table slots hold garbage page ids: the kernel must never read them.
     tables.masked_fill_(torch.arange(tables.shape[1], device=device)[None, :] * page_size >= lens[:, None],
                         k_cache.shape[0] + 12345)
     out = poisoned(q.shape, dtype, device)
-    config = {"num_splits": num_splits} if num_splits else None
-    assert paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out, config=config) is out
+    config = {"num_splits": num_splits} if num_splits else {}
+    if fused_merge is not None:
+        config["fused_merge"] = fused_merge
+    if block_n is not None:
+        config["BLOCK_N"] = block_n
+    assert paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out, config=config or None) is out
     ref = paged_attention_reference(q, k_cache, v_cache, tables, lens)
     assert torch.isfinite(out).all(), "output has unwritten (NaN-poisoned) elements"
     err = rel_err(out, ref)
@@ -48,6 +53,27 @@ SMALL_CASES = [
 @pytest.mark.parametrize("case", SMALL_CASES, ids=lambda c: "-".join(str(x).replace("torch.", "") for x in c))
 def test_decode_matches_reference(case, device):
     _run(*case[:6], device, num_splits=case[6])
+
+
+@pytest.mark.parametrize("fused_merge", [False, True])
+@pytest.mark.parametrize("case", SMALL_CASES, ids=lambda c: "-".join(str(x).replace("torch.", "") for x in c))
+def test_split_merge_by_kernel_or_by_the_last_split(case, fused_merge, device):
+    """Both merges give the reference; the fused one leaves its counters at zero for the next launch.
+
+    16 tokens per loop step on every backend, so these short sequences split as asked.
+    """
+    _run(*case[:6], device, num_splits=case[6] or 3, fused_merge=fused_merge, block_n=16)
+    if fused_merge and case[6] != 1:
+        assert_counters_zero(device)
+        _run(*case[:6], device, num_splits=case[6] or 3, fused_merge=True, block_n=16)  # on the same counters
+
+
+def assert_counters_zero(device):
+    from rocstack_kernels.attention import paged_attention as pa
+
+    counters = [c for d, c in pa._COUNTERS.items() if d.type == torch.device(device).type]
+    assert counters, "the fused merge kept no counters for this device"
+    assert all(int(c.abs().sum()) == 0 for c in counters), "the fused merge left a counter set"
 
 
 def test_split_and_unsplit_agree(device):
@@ -106,11 +132,16 @@ def test_gpu_ragged_batch(heads, page_size, dtype, head_dim, device):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("fused_merge", [None, False, True], ids=["arch-config", "merge-kernel", "fused-merge"])
 @pytest.mark.parametrize("heads", GQA, ids=lambda h: f"{h[0]}q{h[1]}kv")
-def test_gpu_long_context_small_batch_splits(heads, device):
+def test_gpu_long_context_small_batch_splits(heads, fused_merge, device):
     # Batch 1 over 32k tokens: the launcher splits the context and merges with LSE.
-    _run([32768], heads[0], heads[1], 128, 16, torch.bfloat16, device)
-    _run([32768, 5], heads[0], heads[1], 128, 16, torch.bfloat16, device, num_splits=64)
+    for _ in range(3):  # repeated launches reuse the fused merge's counters
+        _run([32768], heads[0], heads[1], 128, 16, torch.bfloat16, device, fused_merge=fused_merge)
+    _run([32768, 5], heads[0], heads[1], 128, 16, torch.bfloat16, device, num_splits=64, fused_merge=fused_merge)
+    _run([8192] * 8, heads[0], heads[1], 128, 16, torch.bfloat16, device, fused_merge=fused_merge)
+    if fused_merge:
+        assert_counters_zero(device)
 
 
 @pytest.mark.gpu

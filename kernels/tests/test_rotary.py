@@ -38,6 +38,22 @@ def test_rotary_large(tokens, q_heads, k_heads, d, rot, style, dtype, device):
     _check(tokens, q_heads, k_heads, d, rot, style, dtype, device)
 
 
+@pytest.mark.parametrize("config", [{"tokens_per_program": 1, "heads_per_program": 1},
+                                    {"tokens_per_program": 4, "heads_per_program": 4},
+                                    {"tokens_per_program": 8, "heads_per_program": 2}], ids=str)
+@pytest.mark.parametrize("style", ["neox", "gptj"])
+def test_rotary_launch_configs_agree(config, style, device):
+    """Every tile shape of the sweep (tokens x heads per program) rotates like the reference,
+    including partial token and head blocks (7 tokens, 5 q heads, 3 kv heads)."""
+    cache = build_cos_sin_cache(32, 64, device=device)
+    positions = torch.randint(0, 64, (7,), device=device)
+    q = torch.randn(7, 5, 32, device=device)
+    k = torch.randn(7, 3, 32, device=device)
+    ref_q, ref_k = rotary_torch(positions, q.double(), k.double(), cache.double(), style, 32, torch.float64)
+    rotary_embedding(positions, q, k, cache, style, config=config)
+    assert rel_err(q, ref_q) < 1e-5 and rel_err(k, ref_k) < 1e-5
+
+
 def test_rotary_on_views_of_fused_qkv(device):
     qkv = torch.randn(6, (4 + 2 + 2) * 16, device=device)
     q, k = qkv[:, :64], qkv[:, 64:96]

@@ -21,6 +21,20 @@ def test_silu_and_mul_small(shape, dtype, device):
     _check(shape, dtype, device)
 
 
+@pytest.mark.parametrize("block", [16, 32])
+def test_flat_grid_covers_every_row_and_tail_block(block, device):
+    """The flat grid's program -> (row, block) split: 5 rows of 50 columns in blocks of 16/32."""
+    x = torch.randn(5, 100, device=device)
+    out = poisoned((5, 50), torch.float32, device)
+    silu_and_mul(x, out=out, config={"block": block})
+    assert rel_err(out, silu_and_mul_torch(x.double(), torch.float64)) < TOLERANCE[torch.float32]
+
+
+def test_unknown_config_key_is_refused(device):
+    with pytest.raises(ValueError, match="unknown key"):
+        silu_and_mul(torch.randn(2, 8, device=device), config={"blok": 16})
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 28672), (37, 2 * 14336), (1000, 2 * 1000), (5, 2 * 12345)])

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from rocstack_kernels.attention.flash_attention import attention_flops, flash_attention
 from rocstack_kernels.attention.paged_attention import paged_attention_decode
+from rocstack_kernels.graph_replay import GraphReplay
 from rocstack_kernels.registry import BenchCase, BenchSetup
 
 PREFILL_TOKENS = 16384
@@ -66,6 +67,7 @@ def _prefill_case(seqlen: int, heads: int, causal: bool, head_dim: int = 128, gr
         if not graph and batch * heads * seqlen * seqlen <= NAIVE_MAX_SCORES:
             peers["naive eager"] = lambda: naive_attention(qt, kt, vt, causal)
         return BenchSetup(run=wrap(lambda: flash_attention(q, k, v, causal, out=out)), peers=peers,
+                          variant=lambda config: wrap(lambda: flash_attention(q, k, v, causal, out=out, config=config)),
                           ceiling="bf16_mm", flops=int(attention_flops(batch, heads, seqlen, seqlen, head_dim, causal)))
 
     mask = "causal" if causal else "full"
@@ -104,30 +106,6 @@ def _gathered(cache, tables, seqlen: int):
     return cache[pages].reshape(batch, -1, cache.shape[2], cache.shape[3])[:, :seqlen].transpose(1, 2)
 
 
-class GraphReplay:
-    """A captured CUDA graph, callable to replay it.
-
-    Holds ``fn`` as well as the graph: the tensors ``fn`` closes over are the graph's
-    inputs and outputs, and a replay after they are freed writes into memory the
-    allocator has handed back (each later capture starts with ``empty_cache``, so
-    an illegal address on the H100 once a sweep captured a second graph).
-    """
-
-    def __init__(self, fn):
-        self.fn = fn
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):  # warm-up (and any JIT) outside the capture
-            fn()
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            fn()
-
-    def __call__(self) -> None:
-        self.graph.replay()
-
-
 def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8, head_dim: int = 128,
                  page_size: int = 16, graph: bool = True) -> BenchCase:
     """Decode as serving engines run it: replayed from a CUDA graph (``graph``), so the
@@ -150,6 +128,8 @@ def _decode_case(batch: int, context: int, q_heads: int = 32, kv_heads: int = 8,
         wrap = GraphReplay if graph else (lambda fn: fn)
         return BenchSetup(
             run=wrap(lambda: paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out)),
+            variant=lambda config: wrap(lambda: paged_attention_decode(q, k_cache, v_cache, tables, lens, out=out,
+                                                                       config=config)),
             peers={"sdpa pre-gathered": wrap(lambda: F.scaled_dot_product_attention(q4, k_dense, v_dense,
                                                                                     enable_gqa=True)),
                    "gather+sdpa": wrap(gather_then_sdpa)},

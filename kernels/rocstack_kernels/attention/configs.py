@@ -35,9 +35,9 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
         128: {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3},
         256: {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2},
     },
-    # H100 sweeps, 2026-11-21. Pointer kernel (tune.py): 128x128 / 8 warps / 3 stages leads
+    # H100 sweeps, 2026-11-21. Pointer kernel (scripts/attention_tune.py): 128x128 / 8 warps / 3 stages leads
     # from S = 2k up; for S <= 1024 a 64x64 tile with 4 warps is 5-20% faster. hd128 dense
-    # runs the TMA kernel with its own tiles (``tma``; tma_sweep.py): 64x64 / 4 warps /
+    # runs the TMA kernel with its own tiles (``tma``; scripts/attention_tma_sweep.py): 64x64 / 4 warps /
     # 3 stages is 8-30% faster than 128x128 up to S = 2k (two CTAs per SM overlap each
     # other's softmax and wgmma); 2 or 4 stages, 64x32 and 128-row tiles were 5-40% slower
     # there. From 4k up the card runs at its 700 W cap (clocks 1.4-1.98 GHz, +-7% between
@@ -86,14 +86,21 @@ PREFILL_CONFIGS: dict[str, dict[int, dict]] = {
 }
 
 # Decode: BLOCK_N tokens per loop step (several pages). The launcher splits the
-# context over programs until about ``programs_per_cu`` x CUs programs exist,
+# context over programs until at most ``programs_per_cu`` x CUs programs exist,
 # never giving a split fewer than ``min_split_tokens`` tokens nor making more
-# than ``max_splits`` splits.
+# than ``max_splits`` splits. ``fused_merge``: the last split of each (sequence,
+# kv head) merges the partials (atomic counter) instead of a second kernel;
+# ``merge_block_s`` splits are merged per step.
 DECODE_CONFIGS: dict[str, dict] = {
     "default": {"BLOCK_N": 64, "num_warps": 4, "num_stages": 3,
-                "programs_per_cu": 4, "min_split_tokens": 256, "max_splits": 128},
-    # H100 sweep: 2 programs per SM beat 4 and 8 at batch 64 x 4096 and batch 1 x 32k.
-    "cuda": {"programs_per_cu": 2},
+                "programs_per_cu": 4, "min_split_tokens": 256, "max_splits": 128,
+                "fused_merge": False, "merge_block_s": 16},
+    # H200 sweep (2026-12-03, graph replay, kernels/bench-results/sweep-h200-2026-12-03.txt):
+    # 4 programs per SM (109 registers x 128 threads: 4 fit) with the split count rounded
+    # down: batch 8 x 8192 81 us (80% of copy) against 94 us at 2 and 87 us for the H100's
+    # 2 rounded up; batch 1 x 32k 53.8 us against 55.5 us. The fused merge lost 10-20%
+    # (the last split merges its group's heads one after another: 66 us at batch 1).
+    "cuda": {"programs_per_cu": 4},
     "hip": {"num_stages": 1, "waves_per_eu": 2, "matrix_instr_nonkdim": 16, "kpack": 1},
     "cdna3": {"kpack": 2},
     "gfx950": {"kpack": 1},

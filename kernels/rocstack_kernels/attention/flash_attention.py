@@ -39,13 +39,13 @@ from rocstack_kernels.attention.inputs import (
     output_buffer,
     resolve_softmax_scale,
 )
-from rocstack_kernels.attention.triton_helpers import dot
+from rocstack_kernels.attention.triton_helpers import LOG2E, dot
 from rocstack_kernels.checks import check_same_device, check_tensor
 from rocstack_kernels.configs import AMD_ONLY_OPTIONS, CUDA_ONLY_OPTIONS, launch_options, with_override
-from rocstack_kernels.registry import KernelEntry, Specialization
+from rocstack_kernels.launch import cdiv
+from rocstack_kernels.registry import KernelEntry, Specialization, cases_in
 from rocstack_kernels.target import Target, target_of
 
-LOG2E = 1.4426950408889634
 SUPPORTED_HEAD_DIMS = (64, 128, 256)
 
 
@@ -309,7 +309,7 @@ def flash_attention(q, k, v, causal: bool, softmax_scale: float | None = None,
         launch_tma(q, k, v, out, lse_arg, strides[-2:], group, scale * LOG2E, causal, constexprs, options)
     else:
         no_seqlens = _unused(q.device, torch.int32)
-        flash_attention_fwd_kernel[(triton.cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)](
+        flash_attention_fwd_kernel[(cdiv(max_seqlen_q, constexprs["BLOCK_M"]), num_heads, batch)](
             q, k, v, out, lse_arg, cu_seqlens_q if varlen else no_seqlens, cu_seqlens_k if varlen else no_seqlens,
             *strides, seqlen_q, seqlen_k, group, scale * LOG2E, **constexprs, **options)
     return (out, lse) if return_lse else out
@@ -398,13 +398,8 @@ def aot_specializations(target: Target) -> list[Specialization]:
     return specs + tma_aot_specializations(target, _plan, AOT_DTYPES, SUPPORTED_HEAD_DIMS, _has_tma, _short_limit)
 
 
-def _bench_cases():
-    from rocstack_kernels.attention.bench import prefill_cases
-
-    return prefill_cases()
-
-
 KERNELS = (
-    KernelEntry("flash_attention", aot_specializations, _bench_cases,
+    KernelEntry("flash_attention", aot_specializations,
+                cases_in("rocstack_kernels.attention.bench", "prefill_cases"),
                 "attention forward (prefill): MHA/GQA/MQA, causal, packed varlen, LSE"),
 )

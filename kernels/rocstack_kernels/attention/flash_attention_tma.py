@@ -34,7 +34,7 @@ except ImportError:  # triton < 3.4 has no host tensor descriptors: the pointer 
     TensorDescriptor = None
 
 from rocstack_kernels.attention.triton_helpers import dot
-from rocstack_kernels.launch import SpecializedLauncher
+from rocstack_kernels.launch import SpecializedLauncher, cdiv
 from rocstack_kernels.target import Target
 
 
@@ -177,7 +177,7 @@ def launch_tma(q, k, v, out, lse, lse_strides: tuple[int, int], group: int, qk_s
     block_m, block_n, head_dim = constexprs["BLOCK_M"], constexprs["BLOCK_N"], constexprs["HEAD_DIM"]
     batch, seqlen_q, heads = q.shape[0], q.shape[1], q.shape[2]
     seqlen_k = k.shape[1]
-    grid = (triton.cdiv(seqlen_q, block_m), heads, batch)
+    grid = (cdiv(seqlen_q, block_m), heads, batch)
     args = {"desc_q": _descriptor(q, block_m), "desc_k": _descriptor(k, block_n),
             "desc_v": _descriptor(v, block_n), "desc_o": _descriptor(out, block_m),
             "Lse": lse, "stride_lb": lse_strides[0], "stride_lh": lse_strides[1],

@@ -3,6 +3,9 @@
 import triton
 import triton.language as tl
 
+# exp(x) = exp2(x * LOG2E): the kernels fold LOG2E into the softmax scale and use exp2.
+LOG2E = 1.4426950408889634
+
 
 @triton.jit
 def dot(a, b, acc, UPCAST_DOT: tl.constexpr):

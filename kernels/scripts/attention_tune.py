@@ -1,6 +1,6 @@
 """Config sweep for the attention kernels on the GPU at hand (the data behind configs.py).
 
-``python -m rocstack_kernels.attention.tune [--json FILE]`` times candidate tile
+``python kernels/scripts/attention_tune.py [--json FILE]`` times candidate tile
 configs of both kernels on the target shapes of the issue (prefill: hd128 bf16,
 B*S = 16k, H 16/32; decode: 32 q / 8 kv heads, d128, batch 64 x 4096 and small
 batches with long contexts, timed per call and from a CUDA graph)

@@ -1,6 +1,6 @@
 """Device sweep: TMA kernel configs vs SDPA, prefill hd128 bf16, B*S = 16k, interleaved.
 
-``python -m rocstack_kernels.attention.tma_sweep [--json FILE] [--variants a,b] [--rounds N]``
+``python kernels/scripts/attention_tma_sweep.py [--json FILE] [--variants a,b] [--rounds N]``
 
 Every implementation (SDPA and each variant) is captured in a CUDA graph and
 timed by replay, so the numbers are GPU time only. SDPA's throughput moves by
@@ -22,7 +22,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from rocstack_kernels.attention.bench import GraphReplay
+from rocstack_kernels.graph_replay import GraphReplay
 from rocstack_kernels.attention.flash_attention import attention_flops, flash_attention
 from rocstack_kernels.bench import interleaved_ms, write_json
 from rocstack_kernels.testing import rel_err

@@ -1,6 +1,6 @@
 """Device sweep: rms_norm / add_rms_norm launch configs vs torch.compile and a same-size copy, bf16.
 
-``python -m rocstack_kernels.rms_norm_sweep [--hidden 1024,8192] [--rounds 5] [--json FILE]``
+``python kernels/scripts/rms_norm_sweep.py [--hidden 1024,8192] [--rounds 5] [--json FILE]``
 
 For each hidden size (32768 rows, up to 16384), every candidate (one tile of some rows
 per program x warps, and the two-pass tiled kernel's tile x warps) is timed once; the best four are then re-timed in ``--rounds`` interleaved
