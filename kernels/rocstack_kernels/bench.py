@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
 import sys
 from collections.abc import Callable
@@ -203,11 +202,10 @@ def format_table(report: dict) -> str:
 
 
 def write_json(report: dict | list, path: str) -> None:
-    """``report`` as JSON at ``path``, written to a temporary file first: never half-written."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as handle:
-        json.dump(report, handle, indent=1)
-    os.replace(tmp, path)
+    """``report`` as JSON at ``path``, through rocstack's one atomic writer: never half-written."""
+    from rocstack.fsutil import write_atomic
+
+    write_atomic(path, json.dumps(report, indent=1))
 
 
 def write_plot(report: dict, path: str) -> None:

@@ -13,8 +13,10 @@ renders it with matplotlib's Agg backend.
 
 from __future__ import annotations
 
-import os
+import io
 from dataclasses import dataclass, field
+
+from rocstack.fsutil import write_atomic
 
 OURS = "rocstack"
 CEILING_NAMES = {"copy": "% of device copy bandwidth", "bf16_mm": "% of bf16 matmul rate",
@@ -121,10 +123,10 @@ def draw(report: dict, path: str) -> None:
                 Line2D([], [], color="tab:red", linewidth=4, alpha=0.5, label=f"ours < {1 - TIE:.2f}x best peer")]
     fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 7), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 1 - 0.55 / height))
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, png.getvalue())
 
 
 def _panel(ax, panel: Panel, markers: dict[str, str]) -> None:

@@ -12,7 +12,6 @@ import selectors
 import signal
 import subprocess
 import time
-from pathlib import Path
 from typing import Callable, TextIO
 
 from rocstack.imaging.progress import BuildProgress, Step

@@ -23,7 +23,7 @@ draws the seed's speedup-vs-sequence-length plot from that harness's report.
 
 from __future__ import annotations
 
-import os
+import io
 import re
 
 import torch
@@ -33,6 +33,8 @@ from rocstack_kernels.attention.flash_attention import attention_flops, flash_at
 from rocstack_kernels.attention.paged_attention import paged_attention_decode
 from rocstack_kernels.graph_replay import GraphReplay
 from rocstack_kernels.registry import BenchCase, BenchSetup
+
+from rocstack.fsutil import write_atomic
 
 PREFILL_TOKENS = 16384
 PREFILL_SEQLENS = (256, 512, 1024, 2048, 4096, 8192, 16384)
@@ -177,7 +179,7 @@ def plot_prefill_speedup(report: dict, path: str) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=110)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, png.getvalue())
