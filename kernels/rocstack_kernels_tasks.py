@@ -3,8 +3,9 @@
 ``rocstack kernels build --arch gfx942,sm90 --out DIR`` (``invoke kernels.build``)
 compiles every registered kernel specialization for each target on a machine with
 no GPU; ``rocstack bench`` times the kernels beside their peers on the GPU at hand.
-rocstack finds this module through the ``rocstack.tasks`` entry point of this
-package; torch and triton are imported only when a task runs.
+rocstack finds this module through the ``rocstack.tasks`` entry point of the
+rocstack-kernels distribution. It sits beside the ``rocstack_kernels`` package, not in
+it, so loading the task list never imports torch and triton: they load when a task runs.
 """
 
 from __future__ import annotations
