@@ -25,7 +25,7 @@ from rocstack.imaging import context as ctx
 from rocstack.imaging.base import ensure_base
 from rocstack.imaging.identity import ImageName, content_hash, image_name
 from rocstack.imaging.index import build_secret_args
-from rocstack.imaging.manifest import add_manifest, build_manifest, image_tools
+from rocstack.imaging.record import BuildInputs, Recorded, record_image
 from rocstack.imaging.options import BuildOptions
 from rocstack.imaging.progress import DOCKERFILE_PREFIX, BuildProgress
 from rocstack.imaging.reporter import ProgressReporter
@@ -140,13 +140,6 @@ class _Prepared:
     name: ImageName
 
 
-@dataclass(frozen=True)
-class _Finished:
-    image_id: str
-    manifest: dict
-    reused: bool
-
-
 def _header(s: _Session) -> None:
     s.build_log.note(f"rocstack build: stack {s.selection.stack.name}, arches {s.selection.arch_list}")
     s.build_log.note(f"engine {s.client.version().get('Version')}, BuildKit via {' '.join(s.cli.argv)} ({s.cli.version})")
@@ -168,8 +161,8 @@ def _base_image(s: _Session) -> tuple[str, dict]:
         return result.image_id, asdict(result)
     reference = base_reference(s.selection)
     try:
-        image_id = s.client.images.get(reference).id
-        return image_id, {"tag": reference, "image_id": image_id}
+        image = s.client.images.get(reference)
+        return image.id, {"tag": reference, "image_id": image.id, "repo_digests": image.attrs.get("RepoDigests") or []}
     except ImageNotFound:
         # BuildKit pulls it; the pinned reference (digest when given) identifies it.
         return reference, {"tag": reference, "image_id": None}
@@ -200,34 +193,12 @@ def _run_buildkit(s: _Session, prepared: _Prepared) -> str:
         return iidfile.read_text().strip()
 
 
-def _finish(s: _Session, prepared: _Prepared, runtime_id: str) -> _Finished:
-    """Manifest image (or the existing one for a no-op rebuild), then both tags."""
-    name = prepared.name
-    existing = find_by_label(s.client, name.versioned, LABEL_RUNTIME_IMAGE, runtime_id)
-    if existing:
-        manifest = json.loads(s.client.images.get(existing).labels[LABEL_MANIFEST])
-        s.log.step(f"no change: {name.versioned} already is this build")
-        image_id = existing
-    else:
-        s.log.step("adding the build manifest")
-        tools = {
-            **image_tools(s.client, runtime_id),
-            "docker-engine": s.client.version().get("Version", "?"),
-            "docker-cli": s.cli.version,
-        }
-        stage_seconds = {n: st.seconds for n, st in s.progress.summary().items()}
-        manifest = build_manifest(s.selection, prepared.staged, prepared.base_id, tools, stage_seconds,
-                                  source_refs(s.selection))
-        labels = {LABEL_CONTENT_HASH: prepared.digest, LABEL_RUNTIME_IMAGE: runtime_id}
-        image_id = add_manifest(s.client, runtime_id, manifest, labels, s.build_log.handle)
-    image = s.client.images.get(image_id)
-    for tag in (name.versioned, name.latest):
-        repository, _, version = tag.rpartition(":")
-        if not image.tag(repository, version):
-            raise EngineError(f"the engine refused to tag {image_id[:19]} as {tag}", "see the engine log")
-    s.build_log.note(f"rocstack: built {image_id} as {name.versioned} and {name.latest}")
+def _finish(s: _Session, prepared: _Prepared, runtime_id: str) -> Recorded:
+    stage_seconds = {n: st.seconds for n, st in s.progress.summary().items()}
+    inputs = BuildInputs(s.selection, prepared.staged, prepared.base_id, prepared.base_info, prepared.digest, prepared.name)
+    recorded = record_image(s.client, inputs, runtime_id, stage_seconds, s.cli.version, s.log, s.build_log.handle)
     s.build_log.note(f"stages run: {', '.join(s.progress.stages_run()) or 'none (all cached)'}")
-    return _Finished(image_id, manifest, bool(existing))
+    return recorded
 
 
 def build_image(options: BuildOptions, log: Log) -> BuildResult:

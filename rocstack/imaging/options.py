@@ -20,17 +20,16 @@ from rocstack.fsutil import check_writable
 from rocstack.imaging.context import check_torch_wheel, wheelhouse_files
 from rocstack.imaging.index import IndexSettings, host_index_settings
 from rocstack.recipes.catalog import Catalog, Selection, select
-from rocstack.render import BuildResources, render_dockerfile
+from rocstack.render import render_dockerfile
 
 
 @dataclass(frozen=True)
 class RenderOptions:
     selection: Selection
     template_dirs: tuple[Path, ...]
-    resources: BuildResources
 
     def render(self) -> str:
-        return render_dockerfile(self.selection, self.resources, list(self.template_dirs))
+        return render_dockerfile(self.selection, list(self.template_dirs))
 
 
 def compute_render_options(stack: str | None = None, arch: str | None = None, templates: str | Path | None = None,
@@ -42,7 +41,7 @@ def compute_render_options(stack: str | None = None, arch: str | None = None, te
         if not folder.is_dir():
             raise RocstackError(f"--templates {folder} is not a directory", "pass the folder holding your .j2 templates")
         template_dirs = (folder,)
-    return RenderOptions(selection, template_dirs, BuildResources.detect())
+    return RenderOptions(selection, template_dirs)
 
 
 @dataclass(frozen=True)
