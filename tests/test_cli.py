@@ -82,3 +82,16 @@ def test_invoke_runs_the_same_collection():
     result = subprocess.run(["invoke", "arches", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert any(row["name"] == "gfx950" for row in json.loads(result.stdout))
+
+
+def test_readme_site_template_example_works_through_the_cli(tmp_path):
+    """README: a site template `{% extends "images/Dockerfile.j2" %}` in DIR, used with --templates DIR."""
+    readme = (REPO / "README.md").read_text()
+    assert '{% extends "images/Dockerfile.j2" %}' in readme and "rocstack render --templates DIR" in readme
+    (tmp_path / "Dockerfile.j2").write_text(
+        '{% extends "images/Dockerfile.j2" %}\n'
+        "{% block header %}# site: packages from our mirror\n{% endblock %}\n")
+    result = run_cli("render", "--arch", "gfx942", "--templates", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "# site: packages from our mirror" in result.stdout
+    assert "FROM python-env AS runtime" in result.stdout
