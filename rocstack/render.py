@@ -70,7 +70,8 @@ def source_refs(selection: Selection) -> dict[str, str]:
     return {r.name: _source_ref(r) for r in selection.components}
 
 
-def _labels(selection: Selection) -> dict[str, str]:
+def image_labels(selection: Selection) -> dict[str, str]:
+    """The labels the runtime stage renders (a bake target lists them too)."""
     return {
         "org.opencontainers.image.title": f"rocstack {selection.stack.name}",
         "org.opencontainers.image.description": selection.stack.description or f"rocstack stack {selection.stack.name}",
@@ -144,7 +145,7 @@ def render_dockerfile(selection: Selection, template_dirs: list[Path] | None = N
             targets=[str(t) for t in selection.targets],
             base_ref=base_reference(selection),
             components=[_component_context(r, selection) for r in selection.components],
-            labels=_labels(selection),
+            labels=image_labels(selection),
             versions=_versions(selection),
             markers_dir=BUILD_MARKERS_PATH,
         )
