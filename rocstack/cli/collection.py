@@ -22,6 +22,7 @@ TASK_MODULES = [
     "rocstack.cli.audit_tasks",
     "rocstack.cli.build_tasks",
     "rocstack.cli.bake_tasks",
+    "rocstack.cli.pins_tasks",
 ]
 ENTRY_POINT_GROUP = "rocstack.tasks"
 

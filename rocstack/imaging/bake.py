@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from rocstack.imaging.progress import DOCKERFILE_PREFIX, BuildProgress
 from rocstack.imaging.rawjson import RawJsonSplitter, failed_targets
 from rocstack.imaging.record import BuildInputs, record_image
 from rocstack.imaging.reporter import ProgressReporter
+from rocstack.imaging.runner import run_logged
 from rocstack.log import Log
 from rocstack.render import base_reference
 
@@ -119,7 +119,6 @@ class _Target:
     reporter: ProgressReporter
     log_path: Path
     handle: object
-    result: TargetResult | None = None
 
 
 class _Say:
@@ -132,13 +131,14 @@ class _Say:
         self.log.step(f"{self.name}: {text}")
 
 
-def _open_target(options: BakeOptions, client, cell: MatrixCell, entry: MatrixEntry, staged, log: Log, exits: ExitStack) -> _Target:
+def _open_target(options: BakeOptions, cell: MatrixCell, entry: MatrixEntry, staged, bases: dict, log: Log,
+                 exits: ExitStack) -> _Target:
     selection = cell.selection
-    base_id, base_info = resolve_base(client, selection.stack, base_reference(selection), log.step)
+    base_id, base_info = bases[selection.stack.name]
     digest = content_hash(selection, cell.dockerfile, staged[selection.stack.name], base_id)
     inputs = BuildInputs(selection, staged[selection.stack.name], base_id, base_info, digest, image_name(selection, digest))
     log_path = options.log_path.with_name(options.log_path.stem + f"-{entry.name}.log")
-    handle = exits.enter_context(open(log_path, "w"))
+    handle = exits.enter_context(open(log_path, "w", buffering=1))  # line-buffered: a person may tail it
     handle.write(f"== rocstack bake: target {entry.name}, stack {selection.stack.name}, arches {selection.arch_list}\n")
     for line in cell.dockerfile.splitlines():
         handle.write(f"{DOCKERFILE_PREFIX}{line}\n")
@@ -147,8 +147,35 @@ def _open_target(options: BakeOptions, client, cell: MatrixCell, entry: MatrixEn
     return _Target(cell, entry, inputs, progress, reporter, log_path, handle)
 
 
+class _Router:
+    """Routes buildx's rawjson lines to each target's log and progress; buildx's own lines to the bake log."""
+
+    def __init__(self, targets: dict[str, "_Target"], main_log):
+        self.targets, self.main_log = targets, main_log
+        self.splitter = RawJsonSplitter()
+        self.text_lines: list[str] = []
+
+    def feed(self, raw: str):
+        for name, line in self.splitter.feed(raw):
+            target = self.targets.get(name) if name else None
+            if target is None:
+                self.text_lines.append(line)
+                self.main_log.write(line + "\n")
+                continue
+            target.handle.write(line + "\n")
+            event = target.progress.feed(line)
+            if event:
+                target.reporter.on_event(*event)
+        return None
+
+    def on_idle(self) -> None:
+        for target in self.targets.values():
+            target.handle.flush()
+            target.reporter.on_idle()
+
+
 def _bake_round(options: BakeOptions, targets: dict[str, _Target], names: list[str], bake_file: Path,
-                main_log, log: Log) -> tuple[int, dict, list[str]]:
+                main_log) -> tuple[int, dict, list[str]]:
     """One ``docker buildx bake`` of ``names``: exit status, metadata, buildx's own lines."""
     cli = buildx_cli()
     with tempfile.TemporaryDirectory(prefix="rocstack-bake-") as tmp:
@@ -158,31 +185,10 @@ def _bake_round(options: BakeOptions, targets: dict[str, _Target], names: list[s
                                     *(a for item in options.target_sets for a in ("--set", item)), *names)
         main_log.write("$ " + " ".join(argv) + "\n")
         main_log.flush()
-        splitter, text_lines = RawJsonSplitter(), []
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                                errors="replace", start_new_session=True)
-        assert proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                for name, line in splitter.feed(raw):
-                    if name is None or name not in targets:
-                        text_lines.append(line)
-                        main_log.write(line + "\n")
-                        continue
-                    target = targets[name]
-                    target.handle.write(line + "\n")
-                    event = target.progress.feed(line)
-                    if event:
-                        target.reporter.on_event(*event)
-            rc = proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(2)
-            proc.wait(timeout=30)
-            raise RocstackError("bake interrupted: nothing more was tagged",
-                                f"run the same command again to continue from the cache; log: {options.log_path}",
-                                exit_code=130) from None
+        router = _Router({n: targets[n] for n in names}, main_log)
+        rc = run_logged(argv, dict(os.environ), main_log, router, lambda *event: None, router.on_idle, echo=False)
         data = json.loads(metadata.read_text()) if metadata.exists() else {}
-    return rc, data, text_lines
+    return rc, data, router.text_lines
 
 
 def _runtime_id(client, metadata: dict) -> str | None:
@@ -244,7 +250,12 @@ def run_bake(options: BakeOptions, log: Log) -> BakeResult:
         main_log.write(f"== rocstack bake on {builder.describe()} ({cli.version})\n")
         staged = _stage(options)
         entries = _entries(options, staged)
-        targets = {e.name: _open_target(options, client, c, e, staged, log, exits) for c, e in zip(options.cells, entries)}
+        bases = {}
+        for cell in options.cells:  # made or reused in the engine the builder builds in, once per stack
+            if cell.selection.stack.name not in bases:
+                bases[cell.selection.stack.name] = resolve_base(client, cell.selection.stack,
+                                                                base_reference(cell.selection), log.step)
+        targets = {e.name: _open_target(options, c, e, staged, bases, log, exits) for c, e in zip(options.cells, entries)}
         document = bake_document(entries, _secrets(options), options.variables, for_run=True)
         bake_file = bake_dir() / f"run-{os.getpid()}.json"
         write_atomic(bake_file, dumps(document))
@@ -252,7 +263,7 @@ def run_bake(options: BakeOptions, log: Log) -> BakeResult:
         pending = list(targets)
         while pending:
             rounds += 1
-            rc, metadata, lines = _bake_round(options, targets, pending, bake_file, main_log, log)
+            rc, metadata, lines = _bake_round(options, targets, pending, bake_file, main_log)
             for name in pending:
                 if name in metadata:
                     results[name] = _record(client, targets[name], metadata[name], cli.version, log)
