@@ -152,7 +152,7 @@ class _Router:
 
     def __init__(self, targets: dict[str, "_Target"], main_log):
         self.targets, self.main_log = targets, main_log
-        self.splitter = RawJsonSplitter()
+        self.splitter = RawJsonSplitter(tuple(targets))
         self.text_lines: list[str] = []
 
     def feed(self, raw: str):

@@ -40,10 +40,13 @@ class _Vertex:
 
 @dataclass
 class RawJsonSplitter:
-    """Feed it rawjson lines; it returns (target, plain line) pairs. Non-JSON lines come back as (None, line)."""
+    """Feed it rawjson lines; it returns (target, plain line) pairs. Non-JSON lines come back as (None, line).
 
+    ``targets``: the names baked in this run. buildx prefixes vertex names with the target only when
+    it bakes several; a bake of one target prints them bare, and they all belong to that target."""
+
+    targets: tuple[str, ...] = ()
     vertices: dict = field(default_factory=dict)  # digest -> _Vertex, or None for a vertex of no target
-    started: datetime | None = None
 
     def feed(self, raw: str) -> list[tuple[str | None, str]]:
         line = raw.rstrip("\n")
@@ -64,11 +67,14 @@ class RawJsonSplitter:
         if digest in self.vertices:
             return self.vertices[digest]
         match = _NAME.match(name or "")
-        if not match:
+        number = len([v for v in self.vertices.values() if v]) + 1
+        if match and match["target"] in self.targets:
+            vertex = _Vertex(number, match["target"], f"[{match['rest']}] {match['text']}")
+        elif len(self.targets) == 1 and name and name != "[internal] load local bake definitions":
+            vertex = _Vertex(number, self.targets[0], name)
+        else:
             self.vertices[digest] = None  # bake's own work ("[internal] load local bake definitions")
             return None
-        vertex = _Vertex(len([v for v in self.vertices.values() if v]) + 1, match["target"],
-                         f"[{match['rest']}] {match['text']}")
         self.vertices[digest] = vertex
         return vertex
 
