@@ -20,7 +20,8 @@ from rocstack.contracts import DEFAULT_STACK
         "default: each stack's default_arches",
         "cache": "registry for BuildKit's cache, HOST[:PORT]/REPO: each target imports and exports (mode=max) "
         "a ref keyed on stack, arches and component pins",
-        "out": "write the bake file (buildx's JSON schema) here",
+        "out": "write the bake file (buildx's JSON schema) here; default without --print/--run: "
+        "docker-bake.json, the file `docker buildx bake` reads by default",
         "print": "print the bake file on stdout",
         "run": "run `docker buildx bake` and record each image as `build` does (manifest, labels, tags)",
         "builder": "buildx builder for --run (`docker buildx ls`); default: the current one",
@@ -41,7 +42,7 @@ def bake(c, stack=DEFAULT_STACK, arch=None, cache="", out="", print_=False, run=
     from rocstack.imaging.bake_options import compute_bake_options
 
     if not (out or print_ or run):
-        raise RocstackError("nothing to do", "pass --out FILE or --print for the bake file, or --run to bake it")
+        out = "docker-bake.json"  # buildx's default file: `docker buildx bake` then needs no -f
     options = compute_bake_options(
         stack=stack, arches=list(arch or []), cache=cache or None, sets=list(set_ or []), out=out or None,
         run=run, builder=builder or None, wheelhouses=[Path(w) for w in wheelhouse or []], templates=templates or None,
@@ -52,8 +53,8 @@ def bake(c, stack=DEFAULT_STACK, arch=None, cache="", out="", print_=False, run=
             sys.stdout.write(text)
         if out:
             names = ", ".join(f"{cell.selection.stack.name}:{cell.selection.arch_list}" for cell in options.cells)
-            print(f"wrote {out} ({len(options.cells)} targets: {names}); run it with `docker buildx bake -f {out}`",
-                  file=sys.stderr)
+            how = "docker buildx bake" if out == "docker-bake.json" else f"docker buildx bake -f {out}"
+            print(f"wrote {out} ({len(options.cells)} targets: {names}); run it with `{how}`", file=sys.stderr)
     if not run:
         return
     result = run_bake(options, task_log(quiet))

@@ -51,7 +51,6 @@ class BakeOptions:
     run: bool
     builder: Builder | None
     log_path: Path
-    quiet: bool = False
 
 
 def _arch_sets(arches: list[str]) -> list[str | None]:

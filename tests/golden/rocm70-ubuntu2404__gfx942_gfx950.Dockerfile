@@ -55,7 +55,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
-    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot
+    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot --cache /root/.triton/cache
 FROM python-env AS build-flash-attention-ck
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git \

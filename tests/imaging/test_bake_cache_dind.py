@@ -99,12 +99,15 @@ def _bake(env, project, templates, wheelhouse, engine, cache):
 
 
 def _forget_everything(engine) -> None:
-    """The inner engine loses every built image and its whole build cache (the base stays)."""
-    listed = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "label=io.rocstack.stack")
+    """The inner engine loses every built image and its whole build cache; the base image stays
+    (a new base would be another cache key, rightly)."""
+    listed = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "label=io.rocstack.content-hash")
     for ref in listed.stdout.split():
         engine.docker("rmi", "-f", ref)
-    pruned = engine.docker("builder", "prune", "-af")
-    assert pruned.returncode == 0, pruned.stderr
+    for args in (["image", "prune", "-af", "--filter", "label!=io.rocstack.base-inputs"], ["builder", "prune", "-af"]):
+        done = engine.docker(*args)
+        assert done.returncode == 0, done.stderr
+    assert engine.docker("images", "-q", "--filter", "label=io.rocstack.content-hash").stdout.strip() == ""
 
 
 def test_bake_exports_the_cache_to_a_registry_and_a_cold_builder_imports_it(inner, build_env, probe_project):

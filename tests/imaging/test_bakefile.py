@@ -137,8 +137,15 @@ def test_bake_cli_prints_and_writes_the_file(tmp_path):
     assert f"docker buildx bake -f {out}" in done.stderr
 
 
+def test_bake_writes_docker_bake_json_by_default(tmp_path):
+    """Without --out/--print/--run: buildx's default file name, so plain `docker buildx bake` reads it."""
+    done = run_cli("bake", "--stack", "rocm70-ubuntu2404", "--arch", "gfx942", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert list(json.loads((tmp_path / "docker-bake.json").read_text())["target"]) == ["rocm70-ubuntu2404-gfx942"]
+    assert "run it with `docker buildx bake`" in done.stderr
+
+
 @pytest.mark.parametrize("args,message", [
-    ([], "nothing to do"),
     (["--print", "--set", "NOPE"], "has no '='"),
     (["--print", "--set", "FOO=1"], "neither a variable"),
     (["--print", "--set", "*.platform=linux/arm64"], "only buildx applies"),
