@@ -40,8 +40,18 @@ DEFAULT_STACK = "local"
 
 
 def rocstack_home() -> Path:
-    """rocstack's own state: $ROCSTACK_HOME, default ~/.rocstack (reports, keys, config, logs, contexts)."""
-    return Path(os.environ.get("ROCSTACK_HOME") or Path.home() / ".rocstack")
+    """rocstack's own state: $ROCSTACK_HOME, default ~/.rocstack (reports, keys, config, logs, contexts).
+
+    Made private (0700) when rocstack creates it, whatever the umask: it holds the trust list.
+    """
+    home = Path(os.environ.get("ROCSTACK_HOME") or Path.home() / ".rocstack")
+    if not home.exists():
+        try:
+            home.mkdir(parents=True, mode=0o700)
+            home.chmod(0o700)  # mkdir's mode is masked by the umask
+        except OSError:
+            pass  # whatever writes there next reports the problem, with its path
+    return home
 
 
 def logs_dir() -> Path:

@@ -14,6 +14,7 @@ import os
 import sys
 
 from invoke import Program
+from invoke.exceptions import ParseError
 
 from rocstack import __version__
 
@@ -24,7 +25,7 @@ VARIADIC = {"audit"}
 HELP = ("--help", "-h")
 # Flags that take no value, so the word after them is not theirs.
 _SWITCHES = {"--json", "--quiet", "--force", "--local", "--no-cache", "--keep-ir", "--allow-unvalidated",
-             "--allow-static", "--require-gpu", "--exact", "--print", "--run", "--check", *HELP}
+             "--allow-static", "--require-gpu", "--exact", "--no-fallback", "--print", "--run", "--check", *HELP}
 
 
 def _join_groups(argv: list[str]) -> list[str]:
@@ -67,10 +68,31 @@ def normalise(argv: list[str]) -> list[str]:
     return _join_positionals(argv, at) if argv[at] in VARIADIC else argv
 
 
+class _Program(Program):
+    """invoke's Program, with its parse errors (unknown flag, missing value) in rocstack's one-line form."""
+
+    def parse_core(self, argv):
+        try:
+            return super().parse_core(argv)
+        except ParseError as exc:
+            raise ParseError(_one_line(exc, "run `rocstack --help` for the tasks")) from None
+
+    def parse_tasks(self):
+        try:
+            return super().parse_tasks()
+        except ParseError as exc:
+            raise ParseError(_one_line(exc, "run `rocstack TASK --help` for its flags")) from None
+
+
+def _one_line(exc: ParseError, fix: str) -> str:
+    text = " ".join(str(exc).split()).rstrip(".!")
+    return f"error: {text} - {fix}"
+
+
 def main(argv: list[str] | None = None) -> None:
     from rocstack.cli.collection import build_collection
 
-    program = Program(namespace=build_collection(), name="rocstack", binary="rocstack", version=__version__)
+    program = _Program(namespace=build_collection(), name="rocstack", binary="rocstack", version=__version__)
     try:
         program.run(normalise(sys.argv if argv is None else argv))
     except BrokenPipeError:  # `rocstack TASK --help | head`

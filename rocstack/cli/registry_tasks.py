@@ -52,16 +52,21 @@ def push(c, image="", registry=None, tag=None, allow_unvalidated=False, report=N
         "registry": "HOST[:PORT][/REPO] (default: $ROCSTACK_REGISTRY, else config.json 'registry')",
         "tag": "local name for the pulled image (default: its registry name and rocstack/<stack>:<tag>)",
         "allow-static": "also take static-only images (validated where no GPU ran the GPU checks)",
+        "exact": "only the newest image of the stack: refuse instead of falling back to an older one "
+                 "when the newest does not verify (alias --no-fallback)",
+        "no-fallback": "same as --exact",
     }
 )
 @user_errors
-def pull(c, arch="", stack=DEFAULT_STACK, registry=None, tag=None, allow_static=False):
+def pull(c, arch="", stack=DEFAULT_STACK, registry=None, tag=None, allow_static=False, exact=False,
+         no_fallback=False):
     """Pull the newest image of a stack whose signed attestation verifies for an arch."""
     from rocstack.registry.pull import pull as pull_image
 
     require(arch, "--arch", "rocstack pull --arch gfx942 --registry HOST/REPO")
+    log = task_log()
     _report_pull(pull_image(arch, stack=stack, registry=registry, local_tag=tag, allow_static=allow_static,
-                            say=task_log().step))
+                            exact=exact or no_fallback, say=log.step, warn=log.warn))
 
 
 def _report_pull(result) -> None:

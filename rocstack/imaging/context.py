@@ -115,14 +115,28 @@ def wheelhouse_files(directories: list[Path]) -> dict[str, Path]:
     return files
 
 
+# Images are linux/amd64: a wheel runs there when its platform tag is a linux x86_64 one.
+_IMAGE_PLATFORM = re.compile(r"^(manylinux\w*_x86_64|linux_x86_64)$")
+
+
 def check_torch_wheel(selection: Selection, wheels: dict[str, Path], directories: list[Path]) -> None:
-    """A stack that takes torch from the wheelhouse must find it there, before any build starts."""
+    """A stack that takes torch from the wheelhouse must find it there, for the image's Python and
+    platform, before any build starts (pip would fail inside the engine minutes later)."""
     torch = selection.stack.torch
     if not torch.wheelhouse:
         return
     py = "cp" + selection.stack.python.replace(".", "")
-    pattern = re.compile(rf"^torch-{re.escape(torch.version)}(\+[\w.]+)?-{py}-")
-    if not any(pattern.match(Path(rel).name) for rel in wheels):
+    pattern = re.compile(rf"^torch-{re.escape(torch.version)}(\+[\w.]+)?-{py}-{py}-(?P<platform>[\w.]+)\.whl$")
+    found = [m for m in (pattern.match(Path(rel).name) for rel in wheels) if m]
+    if found and not any(_IMAGE_PLATFORM.match(tag) for m in found for tag in m["platform"].split(".")):
+        platforms = ", ".join(sorted({m["platform"] for m in found}))
+        raise RocstackError(
+            f"the wheelhouse's torch-{torch.version} wheels are for {platforms}, not linux x86_64 "
+            f"(the image's platform)",
+            f"add the manylinux x86_64 wheel: pip download --no-deps --platform manylinux_2_28_x86_64 "
+            f"--python-version {selection.stack.python} --only-binary=:all: -d DIR torch=={torch.version}",
+        )
+    if not found:
         where = ", ".join(map(str, directories)) or "no wheelhouse"
         raise RocstackError(
             f"stack {selection.stack.name} takes torch {torch.version} from the wheelhouse, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,10 +24,25 @@ def config_path(home: Path | None = None) -> Path:
     return (home or rocstack_home()) / "config.json"
 
 
+def _check_private(path: Path) -> None:
+    """Refuse a config (or home) that another local user can write, as ssh refuses such files:
+    whoever can write it decides which keys are trusted."""
+    for item in (path, path.parent):
+        st = item.stat()
+        if st.st_mode & 0o022 or st.st_uid not in (0, os.geteuid()):
+            who = "group/other-writable" if st.st_mode & 0o022 else f"owned by uid {st.st_uid}"
+            raise RocstackError(
+                f"refusing to trust {path}: {item} is {who} (mode {stat.filemode(st.st_mode)}), so another "
+                "local user could change which keys are trusted",
+                f"chmod 700 {path.parent} && chmod 600 {path} (and check their contents)",
+            )
+
+
 def load_config(home: Path | None = None) -> dict[str, Any]:
     path = config_path(home)
     if not path.exists():
         return {}
+    _check_private(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -47,7 +63,7 @@ def update_config(change: Callable[[dict[str, Any]], None], home: Path | None = 
     return data
 
 
-def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
+def write_json_atomic(path: Path, data: Any, mode: int = 0o600) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=mode)
 
 

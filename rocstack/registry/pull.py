@@ -10,6 +10,7 @@ refusal lists why each candidate was rejected.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -46,6 +47,15 @@ def repositories(client: RegistryClient) -> list[str]:
     return [client.ref.repository] if client.ref.repository else client.catalog()
 
 
+# Refusals that mean an attestation was tampered with, lost or forged, as opposed to an image that
+# is simply not for this arch/stack or did not pass: a fallback past these is said loudly.
+INTEGRITY_REASONS = {"corrupt", "bad-signature", "untrusted-key", "digest-mismatch", "missing", "unreadable"}
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 def pull(
     arch: str,
     *,
@@ -53,9 +63,17 @@ def pull(
     registry: str | None = None,
     local_tag: str | None = None,
     allow_static: bool = False,
+    exact: bool = False,
     say: Callable[[str], None] = print,
+    warn: Callable[[str], None] = _warn,
 ) -> PullResult:
-    """``allow_static``: also take images whose validation ran no GPU check (level static-only)."""
+    """``allow_static``: also take images whose validation ran no GPU check (level static-only).
+
+    By default the newest image that verifies is pulled, and every newer image passed over is
+    named through ``warn`` (loudly when its attestation was tampered with or missing). With
+    ``exact`` only the newest image of the stack may be pulled: a tampered newest tag then stops
+    the pull instead of quietly rolling back to an older image.
+    """
     device = parse_target_id(arch)
     if local_tag and not _LOCAL_NAME_RE.match(local_tag):
         raise RocstackError(f"'{local_tag}' is not a valid image name", "use e.g. --tag myteam/rocstack:gfx942")
@@ -80,16 +98,24 @@ def pull(
             exit_code=1,
         )
     rejected: list[tuple[RemoteImage, VerificationError]] = []
-    for image in candidates:
+    for image in candidates[:1] if exact else candidates:
         try:
             verified = judge(image, trusted, arch=device, stack=stack, allow_static=allow_static)
         except VerificationError as exc:
             rejected.append((image, exc))
             continue
+        for newer, exc in rejected:
+            kind = "ATTESTATION PROBLEM" if exc.reason in INTEGRITY_REASONS else "not usable here"
+            warn(f"falling back past newer {_name(ref, newer)} ({kind}: {exc.message}); "
+                 f"pulling the older {_name(ref, image)} - pass --exact to refuse instead")
         say(f"pulling {ref.host}/{image.repository}@{image.digest} (attestation verified)")
         tags = _engine_pull(engine, ref, image, client, local_tag, say)
         signer = trusted_key_names(home).get(verified.key_id, {}).get("name", "")
         return PullResult(ref, image, verified, signer, tags, rejected)
+    if exact and len(candidates) > 1:
+        newest, exc = rejected[0]
+        raise VerificationError(exc.reason, f"--exact: the newest image of stack '{stack}', {_name(ref, newest)}, "
+                                f"does not verify for {device}: {exc.message}", exc.hint)
     reasons = "; ".join(f"{_name(ref, image)}: {exc.message}" for image, exc in rejected[:MAX_REASONS])
     if len(rejected) > MAX_REASONS:
         reasons += f"; and {len(rejected) - MAX_REASONS} older (see `invoke images`)"

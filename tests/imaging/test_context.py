@@ -94,3 +94,14 @@ def test_a_wheelhouse_without_the_stack_torch_is_refused(project, tmp_path):
         compute_build_options(stack="local", arch="gfx942", wheelhouses=[empty], catalog=Catalog(project))
     assert "no torch-2.13.0 wheel for cp311" in info.value.one_line()
     assert "--wheelhouse" in info.value.one_line()
+
+
+@pytest.mark.parametrize("platform", ["manylinux_2_28_aarch64", "macosx_11_0_arm64", "win_amd64"])
+def test_a_torch_wheel_for_another_platform_is_refused_naming_it(project, tmp_path, platform):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / f"torch-2.13.0-cp311-cp311-{platform}.whl").write_bytes(b"")
+    with pytest.raises(RocstackError) as info:
+        compute_build_options(stack="local", arch="gfx942", wheelhouses=[other], catalog=Catalog(project))
+    assert f"are for {platform}, not linux x86_64" in info.value.one_line()
+    assert "--platform manylinux_2_28_x86_64" in info.value.one_line()

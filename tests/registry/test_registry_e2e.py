@@ -121,6 +121,11 @@ def test_pull_takes_newest_verified_and_skips_newer_unverified(capsys, registry_
     assert code == 0, err
     assert f"{newer.id.split(':')[1][:12]}" in out  # the newer verified image's tag names its id
     assert "skipped    newer" in out and "did not pass validation (no validation report at" in out
+    # the fallback is said on stderr, naming the newer image passed over and how to refuse instead
+    assert "warning: falling back past newer" in err and "--exact" in err
+    # --exact: the newest image of the stack or nothing (a tampered newest tag cannot roll a fleet back)
+    _refused(_pull(capsys, repo, "gfx942", "--exact"), "--exact: the newest image", "did not pass validation")
+    _refused(_pull(capsys, repo, "gfx942", "--no-fallback"), "--exact: the newest image")
     # a bare host searches every repository of the catalog: this test's images are the newest
     code, out, err = _pull(capsys, registry_server.host)
     assert code == 0 and f"rocstack-regtest-newest:gfx942-{newer.id.split(':')[1][:12]}" in out, err
