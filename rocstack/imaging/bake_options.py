@@ -31,12 +31,10 @@ _TARGET_SET = re.compile(r"^[A-Za-z0-9_*?\[\]-]+\.[a-z-]+(\.[^=]+)?=")
 
 @dataclass(frozen=True)
 class MatrixCell:
-    render: RenderOptions
-    dockerfile: str
+    """One stack x arch set of the matrix and its rendered Dockerfile."""
 
-    @property
-    def selection(self) -> Selection:
-        return self.render.selection
+    selection: Selection
+    dockerfile: str
 
 
 @dataclass(frozen=True)
@@ -102,8 +100,7 @@ def compute_bake_options(stack: str = DEFAULT_STACK, arches: list[str] | None = 
                 raise RocstackError(f"stack {name} with arches {selection.arch_list} is in the matrix twice",
                                     "give each --arch set once")
             seen.add(key)
-            render = RenderOptions(selection, template_dirs)
-            cells.append(MatrixCell(render, render.render()))
+            cells.append(MatrixCell(selection, RenderOptions(selection, template_dirs).render()))
     variables, target_sets = _variables(cache, list(sets or []))
     if target_sets and not run:
         raise RocstackError(f"--set {target_sets[0]} overrides a target, which only buildx applies",

@@ -25,7 +25,7 @@ arches: [gfx90a, gfx942]
 build:
   toolchain: none
   commands:
-    - echo "building broken" && echo "fatal: broken on purpose %s" >&2 && exit 7
+    - 'echo "building broken" && echo "fatal: broken on purpose %s" >&2 && exit 7'
 artifacts:
   wheels: false
 """
