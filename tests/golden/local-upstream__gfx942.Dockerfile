@@ -111,12 +111,12 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6
 
 FROM python-env AS runtime
-COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install /opt/rocstack/src/validation
+    --mount=type=bind,source=rocstack/validation,target=/tmp/rocstack-validation,rw \
+    rocstack-pip install /tmp/rocstack-validation
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
@@ -130,6 +130,7 @@ ENV FLASH_ATTENTION_TRITON_AMD_ENABLE="TRUE"
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-fbgemm-gpu-cpu,source=/out/wheels,target=/tmp/wheels/fbgemm-gpu-cpu \
     rocstack-pip install --no-deps --no-index /tmp/wheels/fbgemm-gpu-cpu/*.whl
+COPY rocstack /opt/rocstack/src
 COPY --from=build-rocstack-kernels /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-flash-attention-triton /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-fbgemm-gpu-cpu /out/rocstack-build/ /opt/rocstack/build/

@@ -56,17 +56,18 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot --cache /root/.triton/cache
 
 FROM python-env AS runtime
-COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install /opt/rocstack/src/validation
+    --mount=type=bind,source=rocstack/validation,target=/tmp/rocstack-validation,rw \
+    rocstack-pip install /tmp/rocstack-validation
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
 COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
 ENV ROCSTACK_KERNELS_PREBUILT="/opt/rocstack/kernels"
+COPY rocstack /opt/rocstack/src
 COPY --from=build-rocstack-kernels /out/rocstack-build/ /opt/rocstack/build/
 RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack local' 'arches gfx942' 'torch 2.13.0 (cpu)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx942" \

@@ -91,12 +91,12 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && mkdir -p /out/tests && cp -r tests /out/tests/flash-attention-triton
 
 FROM python-env AS runtime
-COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install /opt/rocstack/src/validation
+    --mount=type=bind,source=rocstack/validation,target=/tmp/rocstack-validation,rw \
+    rocstack-pip install /tmp/rocstack-validation
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
@@ -107,6 +107,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     rocstack-pip install --no-deps --no-index /tmp/wheels/flash-attention-triton/*.whl
 COPY --from=build-flash-attention-triton /out/tests/flash-attention-triton /opt/rocstack/upstream-tests/flash-attention-triton
 ENV FLASH_ATTENTION_TRITON_AMD_ENABLE="TRUE"
+COPY rocstack /opt/rocstack/src
 COPY --from=build-rocstack-kernels /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-flash-attention-triton /out/rocstack-build/ /opt/rocstack/build/
 RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack rocm70-ubuntu2404-triton' 'arches gfx942,gfx1100' 'torch 2.10.0 (rocm)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' 'flash-attention-triton 2.8.3.post2 pypi:flash-attn==2.8.3.post2' > /opt/rocstack/versions.txt

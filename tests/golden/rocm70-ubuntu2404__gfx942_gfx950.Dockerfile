@@ -157,12 +157,12 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && mkdir -p /out/tests/fbgemm-gpu && cp -r test /out/tests/fbgemm-gpu/test
 
 FROM python-env AS runtime
-COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install /opt/rocstack/src/validation
+    --mount=type=bind,source=rocstack/validation,target=/tmp/rocstack-validation,rw \
+    rocstack-pip install /tmp/rocstack-validation
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
@@ -180,6 +180,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-fbgemm-gpu-rocm,source=/out/wheels,target=/tmp/wheels/fbgemm-gpu-rocm \
     rocstack-pip install --no-deps --no-index /tmp/wheels/fbgemm-gpu-rocm/*.whl
 COPY --from=build-fbgemm-gpu-rocm /out/tests/fbgemm-gpu /opt/rocstack/upstream-tests/fbgemm-gpu
+COPY rocstack /opt/rocstack/src
 COPY --from=build-rocstack-kernels /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-flash-attention-ck /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-xformers /out/rocstack-build/ /opt/rocstack/build/
