@@ -5,15 +5,12 @@ checked against the one the engine reports for its own push (RepoDigests), an in
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cli_runner import run_cli  # noqa: E402
-
-from rocstack.imaging.context import snapshot_project  # noqa: E402
+from cli_runner import run_cli
+from rocstack.imaging.context import snapshot_project
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
