@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from build_helpers import copy_project
+from build_helpers import TEST_PREFIX, copy_project
 from cli_runner import run_cli
 from rocstack.imaging.progress import parse_log
 
@@ -60,7 +60,7 @@ def test_a_component_nothing_consumes_is_built_and_its_failure_fails_the_build(d
     """Regression (issue 19 item 9): wheels: false and a failing command used to 'succeed' (BuildKit pruned the stage)."""
     marker = uuid.uuid4().hex[:8]
     project = _project_with_broken_stack(tmp_path, project_snapshot, marker)
-    repository = f"rocstack-buildtest-unconsumed-{marker}"
+    repository = f"{TEST_PREFIX}/unconsumed-{marker}"  # under the session's prefix: removed at its end
     env = {**build_env, "ROCSTACK_ROOT": str(project), "ROCSTACK_IMAGE_PREFIX": repository}
     result = run_cli("build", "--stack", "local-broken", "--arch", "gfx942", env=env)
     assert result.returncode == 1, result.stderr[-3000:]
@@ -96,7 +96,7 @@ def test_bake_of_two_targets_records_each_image_like_build(buildx, docker_engine
 def test_a_failing_bake_target_is_not_tagged_and_the_others_are_recorded(buildx, docker_engine, build_env, project_snapshot, tmp_path):
     marker = uuid.uuid4().hex[:8]
     project = _project_with_broken_stack(tmp_path, project_snapshot, marker)
-    repository = f"rocstack-buildtest-bakefail-{marker}"
+    repository = f"{TEST_PREFIX}/bakefail-{marker}"  # under the session's prefix: removed at its end
     env = {**build_env, "ROCSTACK_ROOT": str(project), "ROCSTACK_IMAGE_PREFIX": repository}
     done = run_cli("bake", "--stack", "local,local-broken", "--arch", "gfx942", "--run", env=env)
     assert done.returncode == 1, done.stderr[-4000:]
