@@ -33,9 +33,11 @@ def _kernels():
             "kernel": "comma list of kernel names (default: all registered)",
             "keep-ir": "also keep Triton's intermediate IR (ttir/ttgir/llir/ptx/amdgcn) next to the code objects",
             "runtime-python": "key the build for the triton of this Python (same triton version, other Python "
-                              "ABI, e.g. the GPU machine's python3.12); default: this Python's triton"})
+                              "ABI, e.g. the GPU machine's python3.12); default: this Python's triton",
+            "cache": "Triton cache kept between builds: specializations of unchanged kernels are taken from it, "
+                     "so an edit to one kernel recompiles only that kernel (ignored with --keep-ir)"})
 @user_errors
-def build(c, arch="", out="", kernel=None, keep_ir=False, runtime_python=None):
+def build(c, arch="", out="", kernel=None, keep_ir=False, runtime_python=None, cache=None):
     """Compile every kernel specialization for each --arch ahead of time (no GPU needed)."""
     require(arch, "--arch", "rocstack kernels build --arch gfx942 --out build/kernels")
     require(out, "--out", "rocstack kernels build --arch gfx942 --out build/kernels")
@@ -49,11 +51,12 @@ def build(c, arch="", out="", kernel=None, keep_ir=False, runtime_python=None):
     except ValueError as exc:
         raise RocstackError(str(exc), "run `rocstack kernels build --help` for the accepted values") from None
     try:
-        manifest = aot.build(targets, out, entries, keep_ir=keep_ir, runtime_python=runtime_python)
+        manifest = aot.build(targets, out, entries, keep_ir=keep_ir, runtime_python=runtime_python, cache_dir=cache)
     except ValueError as exc:
         raise RocstackError(str(exc), "see `rocstack kernels build --help`") from None
     summary = manifest["summary"]
-    print(f"{summary['built']} built, {summary['unsupported']} unsupported, {summary['failed']} failed "
+    print(f"{summary['built']} built ({manifest['from_cache']} from the cache), {summary['unsupported']} unsupported, "
+          f"{summary['failed']} failed "
           f"-> {out}/manifest.json (use it with ROCSTACK_KERNELS_PREBUILT={out})")
     if summary["failed"]:
         failed = sorted({f"{e['kernel']}@{e['target']}" for e in manifest["entries"] if e["status"] == "failed"})

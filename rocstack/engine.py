@@ -32,9 +32,11 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
 
-def connect(timeout: int = 600) -> docker.DockerClient:
-    """A client for a Docker engine that answers, or a one-line EngineError saying how to get one."""
-    address = engine_address()
+def connect(timeout: int = 600, address: str | None = None) -> docker.DockerClient:
+    """A client for a Docker engine that answers, or a one-line EngineError saying how to get one.
+
+    ``address``: another engine than $DOCKER_HOST's (a docker-driver buildx builder's context)."""
+    address = address or engine_address()
     if address.startswith("unix://") and not os.path.exists(address[len("unix://"):]):
         raise EngineError(f"no Docker engine: socket {address[len('unix://'):]} does not exist", START_HINT)
     try:

@@ -1,57 +1,27 @@
 """Render a stack selection into one multi-stage Dockerfile.
 
 Templates are data (``images/*.j2``); this module only computes the values they
-need. Rendering is deterministic: the same selection and build resources give
-byte-identical output (no timestamps, no host paths, sorted mappings), so a
+need. Rendering is deterministic: the same selection gives byte-identical output
+on any machine (no timestamps, no host paths, no host sizes: MAX_JOBS is decided
+inside the builder, see images/files/rocstack-jobs.sh; sorted mappings), so a
 rendered Dockerfile can be hashed into an image tag and golden-tested.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
 from rocstack import __version__
-from rocstack.contracts import LABEL_ARCHES, LABEL_COMPONENTS, LABEL_STACK, compact_json
+from rocstack.contracts import BUILD_MARKERS_PATH, LABEL_ARCHES, LABEL_COMPONENTS, LABEL_STACK, compact_json
 from rocstack.errors import RecipeError
 from rocstack.recipes.catalog import Selection
 from rocstack.recipes.models import ComponentRecipe
 
 TEMPLATE = "Dockerfile.j2"
-
-
-@dataclass(frozen=True)
-class BuildResources:
-    """The build host's capacity: it bounds parallel compile jobs (MAX_JOBS)."""
-
-    cpus: int
-    memory_gb: float
-
-    @classmethod
-    def detect(cls) -> "BuildResources":
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        memory_gb = 4.0
-        try:
-            with open("/proc/meminfo") as meminfo:
-                for line in meminfo:
-                    if line.startswith("MemAvailable:"):
-                        memory_gb = int(line.split()[1]) / (1024 * 1024)
-                        break
-        except OSError:
-            pass
-        return cls(cpus=cpus, memory_gb=round(memory_gb, 1))
-
-    def max_jobs(self, recipe: ComponentRecipe) -> int:
-        """Jobs that fit in memory: CK flash-attention needs ~9 GB each, so cores alone OOM the host."""
-        by_memory = int(self.memory_gb // recipe.build.memory_per_job_gb)
-        jobs = min(self.cpus, by_memory)
-        if recipe.build.max_jobs:
-            jobs = min(jobs, recipe.build.max_jobs)
-        return max(1, jobs)
 
 
 def base_reference(selection: Selection) -> str:
@@ -64,8 +34,10 @@ def base_reference(selection: Selection) -> str:
     return debootstrap_tag(selection.stack)
 
 
-def _component_context(recipe: ComponentRecipe, selection: Selection, resources: BuildResources) -> dict:
-    env = {"ROCSTACK_ARCHES": selection.arch_list, "MAX_JOBS": str(resources.max_jobs(recipe)), "WHEEL_DIR": "/out/wheels"}
+def _component_context(recipe: ComponentRecipe, selection: Selection) -> dict:
+    # MAX_JOBS is not here: the builder decides it when the stage runs (rocstack-jobs), from
+    # the machine that really builds, not the one that renders.
+    env = {"ROCSTACK_ARCHES": selection.arch_list, "WHEEL_DIR": "/out/wheels"}
     cmake_args = []
     for flag in recipe.build.arch_flags:
         if flag.kind == "cmake":
@@ -84,7 +56,13 @@ def _component_context(recipe: ComponentRecipe, selection: Selection, resources:
         "stage": f"build-{recipe.name}",
         "env": env,
         "system_packages": sorted(set(system_packages)),
+        "jobs": {"memory_per_job_gb": _number(recipe.build.memory_per_job_gb), "max_jobs": recipe.build.max_jobs or 0},
     }
+
+
+def _number(value: float) -> str:
+    """9.0 -> "9", 2.5 -> "2.5": the rendered text stays the same for equal values."""
+    return f"{value:g}"
 
 
 def source_refs(selection: Selection) -> dict[str, str]:
@@ -92,7 +70,8 @@ def source_refs(selection: Selection) -> dict[str, str]:
     return {r.name: _source_ref(r) for r in selection.components}
 
 
-def _labels(selection: Selection) -> dict[str, str]:
+def image_labels(selection: Selection) -> dict[str, str]:
+    """The labels the runtime stage renders (a bake target lists them too)."""
     return {
         "org.opencontainers.image.title": f"rocstack {selection.stack.name}",
         "org.opencontainers.image.description": selection.stack.description or f"rocstack stack {selection.stack.name}",
@@ -150,13 +129,11 @@ def _shquote(value: str) -> str:
     return shlex.quote(str(value))
 
 
-def render_dockerfile(
-    selection: Selection,
-    resources: BuildResources,
-    template_dirs: list[Path] | None = None,
-) -> str:
-    """Render the selection. ``template_dirs`` come before images/ so a user can extend blocks."""
-    search_path = [*(template_dirs or []), selection.catalog.images_dir]
+def render_dockerfile(selection: Selection, template_dirs: list[Path] | None = None) -> str:
+    """Render the selection. ``template_dirs`` come before images/ so a user can extend blocks;
+    the project root comes last, so a site template can name the stock one as
+    ``images/Dockerfile.j2`` (README's example) as well as ``Dockerfile.j2``."""
+    search_path = [*(template_dirs or []), selection.catalog.images_dir, selection.catalog.root]
     env = _environment(search_path)
     name = selection.stack.template or TEMPLATE
     try:
@@ -167,9 +144,10 @@ def render_dockerfile(
             arch_list=selection.arch_list,
             targets=[str(t) for t in selection.targets],
             base_ref=base_reference(selection),
-            components=[_component_context(r, selection, resources) for r in selection.components],
-            labels=_labels(selection),
+            components=[_component_context(r, selection) for r in selection.components],
+            labels=image_labels(selection),
             versions=_versions(selection),
+            markers_dir=BUILD_MARKERS_PATH,
         )
     except jinja2.TemplateNotFound as exc:
         raise RecipeError(f"template '{exc.name}' not found in {', '.join(map(str, search_path))}", "check the stack's 'template' field") from None

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch Debian's cosign and oras builds pinned in scripts/oci-tools.txt (Go binaries that
+# Fetch Debian's cosign, oras and docker-buildx builds pinned in scripts/oci-tools.txt (Go binaries that
 # need only libc6 >= 2.34, so sid's and trixie's install on Debian 12) into the test cache,
 # without touching the system's apt sources or state: a private apt configuration
 # downloads each .deb, its sha256 is checked, `dpkg-deb -x` unpacks it.
@@ -7,7 +7,8 @@
 #   scripts/fetch-oci-tools.sh [DEST]
 #
 # DEST defaults to ${ROCSTACK_TEST_CACHE:-~/.cache/rocstack-tests}/oci-tools; each package
-# lands in DEST/<package>_<version>/usr/bin/<package>. Idempotent: a package already
+# lands in DEST/<package>_<version>/ as the .deb lays it out (usr/bin/cosign,
+# usr/libexec/docker/cli-plugins/docker-buildx). Idempotent: a package already
 # unpacked there is not fetched again. The Debian mirror is the one this machine's apt
 # sources name. sid's Release file may have expired in a frozen archive, hence
 # Check-Valid-Until=false (the packages are still checked against the archive key).
@@ -19,7 +20,8 @@ pins=scripts/oci-tools.txt
 missing=()
 while read -r package version suite sha; do
   case $package in ''|'#'*) continue ;; esac
-  [ -x "$dest/${package}_${version}/usr/bin/$package" ] || missing+=("$package $version $suite $sha")
+  # the folder appears whole (unpacked beside it, then renamed), so its presence means done
+  [ -d "$dest/${package}_${version}" ] || missing+=("$package $version $suite $sha")
 done <"$pins"
 if [ ${#missing[@]} -eq 0 ]; then
   echo "oci tools present in $dest"
@@ -61,5 +63,5 @@ for entry in "${missing[@]}"; do
   dpkg-deb -x "$deb" "$dest/${package}_${version}.tmp"
   mv -T "$dest/${package}_${version}.tmp" "$dest/${package}_${version}"
   rm -f "$deb"
-  echo "$package $version ($suite) -> $dest/${package}_${version}/usr/bin/$package"
+  echo "$package $version ($suite) -> $dest/${package}_${version}"
 done

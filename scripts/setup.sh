@@ -34,8 +34,19 @@ bash scripts/start-dockerd.sh
 # cosign (sid 3.1.1, trixie 2.5.0) and oras check rocstack's attestations independently in
 # the registry tests. Unpacked into the test cache, not installed: two cosigns side by side,
 # and sid never enters the system's apt sources. Without them those tests skip with the reason.
-section "cosign and oras for the registry tests"
-bash scripts/fetch-oci-tools.sh || echo "warning: cosign/oras not fetched; the tests that need them will skip" >&2
+section "cosign, oras and docker-buildx"
+bash scripts/fetch-oci-tools.sh || echo "warning: cosign/oras/buildx not fetched; the tests that need them will skip" >&2
+
+# docker buildx (Debian sid's docker-buildx, pinned in scripts/oci-tools.txt: it needs only
+# libc6 >= 2.34) as a CLI plugin where every docker client looks: `rocstack bake` and
+# `rocstack build --builder/--cache-*` drive it; plain `rocstack build` then uses
+# `docker buildx build --load` too (same engine BuildKit, docker driver).
+buildx_version=$(awk '$1 == "docker-buildx" {print $2}' scripts/oci-tools.txt)
+buildx=${ROCSTACK_TEST_CACHE:-$HOME/.cache/rocstack-tests}/oci-tools/docker-buildx_$buildx_version/usr/libexec/docker/cli-plugins/docker-buildx
+if [ -x "$buildx" ] && ! cmp -s "$buildx" /usr/local/lib/docker/cli-plugins/docker-buildx; then
+  install -D -m 0755 "$buildx" /usr/local/lib/docker/cli-plugins/docker-buildx
+fi
+docker buildx version || echo "warning: docker buildx is not installed; rocstack bake will say so" >&2
 
 section "Python packages"
 python3 -m pip install -q --upgrade pip >/dev/null 2>&1 || true

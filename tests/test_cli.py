@@ -82,3 +82,16 @@ def test_invoke_runs_the_same_collection():
     result = subprocess.run(["invoke", "arches", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert any(row["name"] == "gfx950" for row in json.loads(result.stdout))
+
+
+def test_readme_site_template_example_works_through_the_cli(tmp_path):
+    """README's site-template example, its shell lines run exactly as written (issue 21 item 4)."""
+    readme = (REPO / "README.md").read_text()
+    block = next(b for b in readme.split("```bash")[1:] if "mkdir site" in b).split("```")[0]
+    lines = [line.strip() for line in block.strip().splitlines()]
+    script = "\n".join(lines)
+    assert '{% extends "images/Dockerfile.j2" %}' in script and "rocstack render" in script
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "# built with our mirror\nFROM " in done.stdout
+    assert "FROM python-env AS runtime" in done.stdout

@@ -11,18 +11,17 @@ import pytest
 
 from rocstack.errors import RecipeError
 from rocstack.recipes.catalog import Catalog, select
-from rocstack.render import BuildResources, render_dockerfile
+from rocstack.render import render_dockerfile
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"
-RESOURCES = BuildResources(cpus=16, memory_gb=64)
 
 # Every shipped stack at its default arches, plus the multi-arch default-stack build CI makes.
 CASES = [(s.name, ",".join(map(str, s.default_arches))) for s in Catalog(REPO).stacks()] + [("local", "gfx90a,gfx942")]
 
 
 def render(stack, arch, **kw):
-    return render_dockerfile(select(Catalog(REPO), stack, arch), RESOURCES, **kw)
+    return render_dockerfile(select(Catalog(REPO), stack, arch), **kw)
 
 
 @pytest.mark.parametrize("stack,arch", CASES)
@@ -56,13 +55,21 @@ def test_arch_flags_are_spelled_per_upstream(tmp_path):
     assert ArchFlag(name="AMDGPU_TARGETS", kind="cmake", separator=";", features=True).render(targets) == "-DAMDGPU_TARGETS=gfx90a;gfx942:sramecc+:xnack-"
 
 
-def test_max_jobs_is_bounded_by_memory_per_job():
-    catalog = Catalog(REPO)
-    recipe = catalog.component("rocstack-kernels").model_copy(update={})
-    heavy = recipe.model_copy(update={"build": recipe.build.model_copy(update={"memory_per_job_gb": 9.0})})
-    assert BuildResources(cpus=32, memory_gb=64).max_jobs(heavy) == 7
-    assert BuildResources(cpus=2, memory_gb=64).max_jobs(heavy) == 2
-    assert BuildResources(cpus=32, memory_gb=4).max_jobs(heavy) == 1
+def test_max_jobs_is_decided_in_the_builder_not_rendered():
+    """The rendered text holds no host size: the builder's rocstack-jobs decides MAX_JOBS."""
+    text = render("rocm70-ubuntu2404", "gfx942,gfx950")
+    assert 'MAX_JOBS="$(rocstack-jobs flash-attention-ck 9 0)"' in text
+    assert "ENV MAX_JOBS" not in text and 'MAX_JOBS="2"' not in text
+    assert "COPY rocstack/images/files/rocstack-jobs.sh /usr/local/bin/rocstack-jobs" in text
+
+
+def test_runtime_consumes_a_marker_from_every_builder_stage():
+    for stack, arch in CASES:
+        text = render(stack, arch)
+        builders = [line.split(" AS ")[1] for line in text.splitlines() if line.startswith("FROM ") and " AS build-" in line]
+        runtime = text[text.index("AS runtime"):]
+        for stage in builders:
+            assert f"COPY --from={stage} /out/rocstack-build/ /opt/rocstack/build/" in runtime, (stack, stage)
 
 
 def test_labels_name_stack_arches_and_components():
@@ -76,8 +83,8 @@ def test_user_template_extends_blocks(tmp_path):
     (tmp_path / "Dockerfile.j2").write_text(
         '{% extends "images/Dockerfile.j2" %}{% block header %}# site policy: internal mirror\n{% endblock %}'
     )
-    # the user's directory is searched first; the stock template is reachable by its path under the project root
-    text = render_dockerfile(select(Catalog(REPO), "local", "gfx942"), RESOURCES, template_dirs=[tmp_path, REPO])
+    # the user's directory is searched first; the stock template is reachable as images/Dockerfile.j2
+    text = render_dockerfile(select(Catalog(REPO), "local", "gfx942"), template_dirs=[tmp_path])
     assert "# site policy: internal mirror" in text
     assert "FROM python-env AS runtime" in text
 
@@ -85,7 +92,30 @@ def test_user_template_extends_blocks(tmp_path):
 def test_template_errors_are_one_line(tmp_path):
     (tmp_path / "Dockerfile.j2").write_text("{{ no_such_value }}")
     with pytest.raises(RecipeError, match="no_such_value.*is undefined"):
-        render_dockerfile(select(Catalog(REPO), "local", "gfx942"), RESOURCES, template_dirs=[tmp_path])
+        render_dockerfile(select(Catalog(REPO), "local", "gfx942"), template_dirs=[tmp_path])
     (tmp_path / "Dockerfile.j2").write_text("# syntax=docker/dockerfile:1\nFROM x\n")
     with pytest.raises(RecipeError, match="renders a '# syntax=' line"):
-        render_dockerfile(select(Catalog(REPO), "local", "gfx942"), RESOURCES, template_dirs=[tmp_path])
+        render_dockerfile(select(Catalog(REPO), "local", "gfx942"), template_dirs=[tmp_path])
+
+
+@pytest.mark.parametrize("cpus,memory_gb,per_job,cap,expected", [
+    (32, 64, 9, 0, 7),   # memory bounds a many-core builder (CK: ~9 GB per job)
+    (2, 64, 9, 0, 2),    # cores bound a small one
+    (32, 4, 9, 0, 1),    # never below one job
+    (32, 64, 2.5, 8, 8), # the recipe's cap
+])
+def test_rocstack_jobs_decides_from_the_builders_cores_and_memory(tmp_path, cpus, memory_gb, per_job, cap, expected):
+    """images/files/rocstack-jobs.sh, run by sh as a builder stage runs it, on a given nproc and MemAvailable."""
+    import json
+    import subprocess
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(f"MemTotal: 99999999 kB\nMemAvailable: {int(memory_gb * 1024 * 1024)} kB\n")
+    env = {"PATH": os.environ["PATH"], "OMP_NUM_THREADS": str(cpus), "ROCSTACK_MEMINFO": str(meminfo),
+           "ROCSTACK_MARKERS": str(tmp_path / "markers")}
+    done = subprocess.run(["sh", str(REPO / "images/files/rocstack-jobs.sh"), "ck", str(per_job), str(cap)],
+                          capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == str(expected)
+    marker = json.loads((tmp_path / "markers" / "ck.json").read_text())
+    assert marker == {"component": "ck", "max_jobs": expected, "nproc": cpus, "mem_available_kb": int(memory_gb * 1024 * 1024),
+                      "memory_per_job_gb": per_job, "max_jobs_cap": cap}

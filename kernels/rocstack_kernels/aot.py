@@ -89,13 +89,23 @@ def compile_specialization(spec: Specialization, target: Target):
     return kernel, signature, constexprs
 
 
-def _built_entry(entry: KernelEntry, spec: Specialization, target: Target, cache_root: Path) -> dict:
+def _built_entry(entry: KernelEntry, spec: Specialization, target: Target, cache_root: Path,
+                 known: frozenset[str] = frozenset()) -> dict:
+    """Compile (or find in the persistent cache) one specialization; its entry ends up in ``cache_root``.
+
+    ``known``: entries the persistent cache held before this build. Triton keys an entry by
+    the kernel's source (and the functions it calls), the target and the options, so an
+    entry found there is exactly what compiling would give: only specializations of an
+    edited kernel compile again."""
     from triton.runtime.cache import get_cache_manager
 
     started = time.perf_counter()
     kernel, signature, constexprs = compile_specialization(spec, target)
     seconds = time.perf_counter() - started
-    folder = Path(get_cache_manager(kernel.hash).cache_dir)
+    found = Path(get_cache_manager(kernel.hash).cache_dir)
+    folder = cache_root / found.name
+    if found != folder:  # compiled into (or found in) the persistent cache: copy the entry into the build
+        shutil.copytree(found, folder, dirs_exist_ok=True)
     binary_kind = "hsaco" if target.is_hip else "cubin"
     binary = next(folder.glob(f"*.{binary_kind}"))
     blob = binary.read_bytes()
@@ -107,7 +117,7 @@ def _built_entry(entry: KernelEntry, spec: Specialization, target: Target, cache
         "code_object": str(binary.relative_to(cache_root.parent)), "code_object_kind": binary_kind,
         "sha256": hashlib.sha256(blob).hexdigest(), "size_bytes": len(blob),
         "resources": decode(binary_kind, blob, int(kernel.metadata.shared)),
-        "compile_s": round(seconds, 3),
+        "compile_s": round(seconds, 3), "cached": found.name in known,
     }
 
 
@@ -124,18 +134,23 @@ def _progress_line(index: int, total: int, row: dict) -> str:
             usage = f"vgpr={res['vgprs']} sgpr={res['sgprs']} spills={res['vgpr_spills']}+{res['sgpr_spills']} lds={res['lds_bytes']}"
         else:
             usage = f"regs={res['registers']} local={res['local_bytes']} shared={res['shared_bytes']}"
-        return f"{head} built {row['compile_s']:6.2f}s  {usage}"
+        how = "cached" if row.get("cached") else "built "
+        return f"{head} {how} {row['compile_s']:6.2f}s  {usage}"
     return f"{head} {row['status']}: {row.get('reason') or row.get('error')}"
 
 
 def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[KernelEntry],
           progress: Callable[[str], None] = print, keep_ir: bool = False,
-          runtime_python: str | None = None) -> dict:
+          runtime_python: str | None = None, cache_dir: str | os.PathLike | None = None) -> dict:
     """Build everything into ``out_dir`` (replaced atomically); returns the manifest.
 
     Without ``keep_ir`` only the code objects and Triton's metadata are stored (the
     intermediate IR is ~10x their size); that setting is not part of the cache key.
     ``runtime_python`` keys the build for that Python's triton (see ``cache_key``).
+    ``cache_dir``: a Triton cache kept between builds (a BuildKit cache mount in the
+    image build): specializations whose kernel source is unchanged are taken from it, so
+    editing one kernel recompiles only that kernel's specializations. Not with ``keep_ir``
+    (entries there may lack the IR).
     """
     import triton
 
@@ -152,15 +167,20 @@ def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[Kerne
             specs = entry.specializations(target)
             plan.extend((target, entry, s) for s in ([specs] if isinstance(specs, Unsupported) else specs))
     rows: list[dict] = []
+    persistent = Path(cache_dir) if cache_dir and not keep_ir else None
+    known: frozenset[str] = frozenset()
+    if persistent is not None:
+        persistent.mkdir(parents=True, exist_ok=True)
+        known = frozenset(p.name for p in persistent.iterdir())
     with triton.knobs.cache.scope(), triton.knobs.compilation.scope(), keyed_as(key):
-        triton.knobs.cache.dir = str(cache_root)
+        triton.knobs.cache.dir = str(persistent or cache_root)
         triton.knobs.compilation.store_binary_only = not keep_ir
         for index, (target, entry, spec) in enumerate(plan, 1):
             if isinstance(spec, Unsupported):
                 row = {"kernel": entry.name, "target": target.arch, "status": "unsupported", "reason": spec.reason}
             else:
                 try:
-                    row = _built_entry(entry, spec, target, cache_root)
+                    row = _built_entry(entry, spec, target, cache_root, known)
                 except Exception as exc:  # a compiler failure is a result to record, not a crash
                     row = {"kernel": entry.name, "function": spec.fn.__name__, "label": spec.label,
                            "target": target.arch, "status": "failed", "error": _last_line(exc)}
@@ -172,6 +192,7 @@ def build(targets: list[Target], out_dir: str | os.PathLike, entries: list[Kerne
         "targets": [t.arch for t in targets], "cache_dir": CACHE_SUBDIR,
         "key_basis": {**basis, "backend_hash_sha256": {t.arch: backend_hash_sha(t) for t in targets}},
         "summary": {status: sum(r["status"] == status for r in rows) for status in ("built", "unsupported", "failed")},
+        "from_cache": sum(bool(r.get("cached")) for r in rows),
         "entries": rows,
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))

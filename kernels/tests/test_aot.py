@@ -179,3 +179,45 @@ def test_read_only_build_is_installed_into_the_users_triton_cache(build_dir, tmp
     for group in user_cache.glob("*/__grp__*.json"):
         assert all(str(user_cache) in path for path in json.loads(group.read_text())["child_paths"].values())
     assert prebuilt.install_into(build_dir / "triton-cache", user_cache) == 0  # already there
+
+
+def _build_with_cache(package_root: Path, out: Path, cache: Path) -> dict:
+    """`rocstack kernels build --cache` with rocstack_kernels imported from ``package_root``."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join([str(package_root), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-m", "rocstack.cli.program", "kernels", "build", "--arch", "gfx942",
+                           "--out", str(out), "--kernel", "silu_and_mul,rotary_embedding", "--cache", str(cache)],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=package_root)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_an_edit_to_one_kernel_recompiles_only_its_specializations(tmp_path):
+    """The build's Triton cache persists (--cache, a BuildKit cache mount in images): entries are keyed by
+    each kernel's source, so editing silu_and_mul recompiles its specializations and takes the others from the cache."""
+    import shutil
+
+    import rocstack_kernels
+
+    package = tmp_path / "src"
+    shutil.copytree(Path(rocstack_kernels.__file__).parent, package / "rocstack_kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "cache"
+    first = _build_with_cache(package, tmp_path / "one", cache)
+    assert first["from_cache"] == 0 and first["summary"]["built"] > 2
+    again = _build_with_cache(package, tmp_path / "two", cache)
+    assert again["from_cache"] == again["summary"]["built"]  # nothing edited: nothing compiles
+    source = package / "rocstack_kernels" / "silu_and_mul.py"
+    text = source.read_text()
+    anchor = "    row = tl.program_id(0).to(tl.int64)\n"
+    assert anchor in text
+    source.write_text(text.replace(anchor, anchor + "    # an edit inside the kernel\n", 1))
+    edited = _build_with_cache(package, tmp_path / "three", cache)
+    rebuilt = {e["kernel"] for e in edited["entries"] if e["status"] == "built" and not e["cached"]}
+    reused = {e["kernel"] for e in edited["entries"] if e["status"] == "built" and e["cached"]}
+    assert rebuilt == {"silu_and_mul"} and reused == {"rotary_embedding"}
+    before = {(e["kernel"], e["label"]): e["sha256"] for e in first["entries"] if e["status"] == "built"}
+    for entry in edited["entries"]:
+        if entry["kernel"] == "rotary_embedding":
+            assert entry["sha256"] == before[(entry["kernel"], entry["label"])]
+            assert (tmp_path / "three" / entry["code_object"]).is_file()  # copied out of the cache into the build

@@ -30,7 +30,8 @@ def base(c, stack=DEFAULT_STACK, force=False):
 
 
 @task(
-    iterable=["wheelhouse"],
+    auto_shortflags=False,  # -h stays help (cache-to would take it)
+    iterable=["wheelhouse", "cache_from", "cache_to"],
     help={
         "arch": "gfx arch or comma list (gfx90a,gfx942) for one image; default: the stack's default_arches",
         "stack": f"stack name (see `rocstack stacks`); default: {DEFAULT_STACK}",
@@ -41,11 +42,15 @@ def base(c, stack=DEFAULT_STACK, force=False):
         "log": "also write the full build log to this file",
         "templates": "directory of templates that extend images/Dockerfile.j2 (searched first)",
         "no-cache": "rebuild every step (BuildKit --no-cache); pip's download cache is kept",
+        "builder": "buildx builder to build on (`docker buildx ls`: remote BuildKit, kubernetes, docker-container, "
+        "another docker context); default: the engine's own BuildKit",
+        "cache-from": "import BuildKit's cache from this registry ref (HOST/REPO:TAG) or buildx cache spec; repeatable",
+        "cache-to": "export BuildKit's cache to this registry ref (mode=max) or buildx cache spec; repeatable",
     },
 )
 @user_errors
 def build(c, arch="", stack=DEFAULT_STACK, wheelhouse=None, quiet=False, json_=False, log="", templates="",
-          no_cache=False):
+          no_cache=False, builder="", cache_from=None, cache_to=None):
     """Build a stack's image for the given arches on the Docker engine (BuildKit)."""
     from rocstack.imaging.builder import BuildFailed, build_image
     from rocstack.imaging.options import compute_build_options
@@ -57,6 +62,9 @@ def build(c, arch="", stack=DEFAULT_STACK, wheelhouse=None, quiet=False, json_=F
         templates=templates or None,
         log_copy=Path(log) if log else None,
         no_cache=no_cache,
+        builder=builder or None,
+        cache_from=list(cache_from or []),
+        cache_to=list(cache_to or []),
     )
     try:
         result = build_image(options, task_log(quiet))

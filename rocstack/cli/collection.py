@@ -21,6 +21,8 @@ TASK_MODULES = [
     "rocstack.cli.validate_tasks",
     "rocstack.cli.audit_tasks",
     "rocstack.cli.build_tasks",
+    "rocstack.cli.bake_tasks",
+    "rocstack.cli.pins_tasks",
 ]
 ENTRY_POINT_GROUP = "rocstack.tasks"
 

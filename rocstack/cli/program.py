@@ -25,7 +25,7 @@ VARIADIC = {"audit"}
 HELP = ("--help", "-h")
 # Flags that take no value, so the word after them is not theirs.
 _SWITCHES = {"--json", "--quiet", "--force", "--local", "--no-cache", "--keep-ir", "--allow-unvalidated",
-             "--allow-static", "--require-gpu", "--exact", "--no-fallback", "--print", "--run", *HELP}
+             "--allow-static", "--require-gpu", "--exact", "--no-fallback", "--print", "--run", "--check", *HELP}
 
 
 def _join_groups(argv: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import docker
-from docker.errors import APIError
+from docker.errors import APIError, ImageNotFound
 
 from rocstack.contracts import LABEL_BASE_INPUTS, LABEL_STACK, logs_dir, rocstack_home
 from rocstack.engine import find_by_label
@@ -175,6 +175,22 @@ def ensure_base(
     result = build_base(client, stack, tag, say=say)
     write_atomic(rocstack_home() / "base" / f"{stack.name}.json", json.dumps({**asdict(result), "inputs": inputs}, indent=2) + "\n")
     return result
+
+
+def resolve_base(client: docker.DockerClient, stack: Stack, reference: str,
+                 say: Callable[[str], None] = lambda text: None) -> tuple[str, dict]:
+    """The base image id of a build (or its pinned reference when the engine lacks it) and what to record.
+
+    A debootstrap base is made or reused in ``client``'s engine; a registry base is read from
+    the engine when present, else BuildKit pulls it and the reference identifies it."""
+    if stack.base.debootstrap is not None:
+        result = ensure_base(client, stack, say=say)
+        return result.image_id, asdict(result)
+    try:
+        image = client.images.get(reference)
+    except ImageNotFound:
+        return reference, {"tag": reference, "image_id": None}
+    return image.id, {"tag": reference, "image_id": image.id, "repo_digests": image.attrs.get("RepoDigests") or []}
 
 
 def build_base(

@@ -15,17 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from docker.errors import ImageNotFound
 
 from rocstack.contracts import LABEL_CONTENT_HASH, LABEL_MANIFEST, LABEL_RUNTIME_IMAGE
 from rocstack.engine import BuildKitCli, buildkit_cli, connect, find_by_label
 from rocstack.errors import EngineError, RocstackError
 from rocstack.fsutil import write_atomic
 from rocstack.imaging import context as ctx
-from rocstack.imaging.base import ensure_base
+from rocstack.imaging.base import resolve_base
+from rocstack.imaging.buildx import buildx_cli
 from rocstack.imaging.identity import ImageName, content_hash, image_name
 from rocstack.imaging.index import build_secret_args
-from rocstack.imaging.manifest import add_manifest, build_manifest, image_tools
+from rocstack.imaging.record import BuildInputs, Recorded, record_image
 from rocstack.imaging.options import BuildOptions
 from rocstack.imaging.progress import DOCKERFILE_PREFIX, BuildProgress
 from rocstack.imaging.reporter import ProgressReporter
@@ -74,7 +74,7 @@ def stage_roles(selection: Selection) -> dict[str, str]:
     return roles
 
 
-def _failure(progress: BuildProgress, roles: dict[str, str], log_path: Path, rc: int) -> BuildFailed:
+def describe_failure(progress: BuildProgress, roles: dict[str, str], log_path: Path, rc: int) -> BuildFailed:
     step = progress.failed_step()
     for title, error in progress.internal_errors:
         if title.startswith("load metadata for "):
@@ -140,13 +140,6 @@ class _Prepared:
     name: ImageName
 
 
-@dataclass(frozen=True)
-class _Finished:
-    image_id: str
-    manifest: dict
-    reused: bool
-
-
 def _header(s: _Session) -> None:
     s.build_log.note(f"rocstack build: stack {s.selection.stack.name}, arches {s.selection.arch_list}")
     s.build_log.note(f"engine {s.client.version().get('Version')}, BuildKit via {' '.join(s.cli.argv)} ({s.cli.version})")
@@ -157,22 +150,11 @@ def _header(s: _Session) -> None:
 
 
 def _base_image(s: _Session) -> tuple[str, dict]:
-    """The base image id (or pinned reference) and what to record about it."""
-    stack = s.selection.stack
-    if stack.base.debootstrap is not None:
-        def say(text: str) -> None:
-            s.build_log.note(text)
-            s.log.step(text)
+    def say(text: str) -> None:
+        s.build_log.note(text)
+        s.log.step(text)
 
-        result = ensure_base(s.client, stack, say=say)
-        return result.image_id, asdict(result)
-    reference = base_reference(s.selection)
-    try:
-        image_id = s.client.images.get(reference).id
-        return image_id, {"tag": reference, "image_id": image_id}
-    except ImageNotFound:
-        # BuildKit pulls it; the pinned reference (digest when given) identifies it.
-        return reference, {"tag": reference, "image_id": None}
+    return resolve_base(s.client, s.selection.stack, base_reference(s.selection), say)
 
 
 def _prepare(s: _Session) -> _Prepared:
@@ -194,46 +176,36 @@ def _run_buildkit(s: _Session, prepared: _Prepared) -> str:
         s.build_log.note("$ " + " ".join(argv))
         rc = run_logged(argv, s.cli.environment(), s.build_log.handle, s.progress, reporter.on_event, reporter.on_idle)
         if rc != 0:
-            failure = _failure(s.progress, roles, s.build_log.path, rc)
+            failure = describe_failure(s.progress, roles, s.build_log.path, rc)
             s.build_log.note(f"rocstack: FAILED: {failure.one_line()}")
             raise failure
         return iidfile.read_text().strip()
 
 
-def _finish(s: _Session, prepared: _Prepared, runtime_id: str) -> _Finished:
-    """Manifest image (or the existing one for a no-op rebuild), then both tags."""
-    name = prepared.name
-    existing = find_by_label(s.client, name.versioned, LABEL_RUNTIME_IMAGE, runtime_id)
-    if existing:
-        manifest = json.loads(s.client.images.get(existing).labels[LABEL_MANIFEST])
-        s.log.step(f"no change: {name.versioned} already is this build")
-        image_id = existing
-    else:
-        s.log.step("adding the build manifest")
-        tools = {
-            **image_tools(s.client, runtime_id),
-            "docker-engine": s.client.version().get("Version", "?"),
-            "docker-cli": s.cli.version,
-        }
-        stage_seconds = {n: st.seconds for n, st in s.progress.summary().items()}
-        manifest = build_manifest(s.selection, prepared.staged, prepared.base_id, tools, stage_seconds,
-                                  source_refs(s.selection))
-        labels = {LABEL_CONTENT_HASH: prepared.digest, LABEL_RUNTIME_IMAGE: runtime_id}
-        image_id = add_manifest(s.client, runtime_id, manifest, labels, s.build_log.handle)
-    image = s.client.images.get(image_id)
-    for tag in (name.versioned, name.latest):
-        repository, _, version = tag.rpartition(":")
-        if not image.tag(repository, version):
-            raise EngineError(f"the engine refused to tag {image_id[:19]} as {tag}", "see the engine log")
-    s.build_log.note(f"rocstack: built {image_id} as {name.versioned} and {name.latest}")
+def _finish(s: _Session, prepared: _Prepared, runtime_id: str) -> Recorded:
+    stage_seconds = {n: st.seconds for n, st in s.progress.summary().items()}
+    inputs = BuildInputs(s.selection, prepared.staged, prepared.base_id, prepared.base_info, prepared.digest, prepared.name)
+    recorded = record_image(s.client, inputs, runtime_id, stage_seconds, s.cli.version, s.log, s.build_log.handle)
     s.build_log.note(f"stages run: {', '.join(s.progress.stages_run()) or 'none (all cached)'}")
-    return _Finished(image_id, manifest, bool(existing))
+    return recorded
+
+
+def _build_cli(options: BuildOptions) -> BuildKitCli:
+    """The engine's BuildKit through the docker CLI, or ``docker buildx build`` for --builder / caches."""
+    if options.builder is None:
+        return buildkit_cli()
+    buildx = buildx_cli()
+    caches = [*(a for c in options.cache_from for a in ("--cache-from", c)),
+              *(a for c in options.cache_to for a in ("--cache-to", c))]
+    return BuildKitCli(tuple(options.builder.argv(buildx, "build") + ["--load", *caches]), (), buildx.version)
 
 
 def build_image(options: BuildOptions, log: Log) -> BuildResult:
     """Build and tag; ``options.log_copy`` also gets the full log (on success and on failure)."""
-    client = connect()
-    cli = buildkit_cli()
+    builder = options.builder
+    # a docker-driver builder of another context loads into that context's engine: record there
+    client = connect(address=builder.engine_host if builder and builder.loads_into_other_engine else None)
+    cli = _build_cli(options)
     options.log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(options.log_path, "w") as handle, ctx.context_lock(options.selection.stack.name):

@@ -12,38 +12,63 @@ import io
 import json
 import tarfile
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
 import docker
 from docker.errors import APIError, BuildError, ContainerError
 
-from rocstack.contracts import BUILD_MANIFEST_SCHEMA, LABEL_MANIFEST, MANIFEST_PATH, compact_json
+from rocstack.contracts import BUILD_MANIFEST_SCHEMA, BUILD_MARKERS_PATH, LABEL_MANIFEST, MANIFEST_PATH, compact_json
 from rocstack.imaging.context import StagedContext
 from rocstack.errors import EngineError
 from rocstack.recipes.catalog import Selection
 
 
-# Runs inside the runtime image: versions of what it holds, without importing torch.
-_TOOLS_SCRIPT = """
-import json, platform
+# Runs inside the runtime image: versions of what it holds (without importing torch), and
+# the marker each builder stage left (rocstack-jobs: what it decided for MAX_JOBS).
+_FACTS_SCRIPT = """
+import glob, json, os, platform, sys
 from importlib import metadata
-out = {"python": platform.python_version()}
+tools = {"python": platform.python_version()}
 for dist in ("pip", "torch", "triton", "rocstack", "rocstack-kernels", "rocstack-validation"):
     try:
-        out[dist] = metadata.version(dist)
+        tools[dist] = metadata.version(dist)
     except metadata.PackageNotFoundError:
         pass
-print(json.dumps(out))
+built = {}
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    with open(path) as handle:
+        built[os.path.basename(path)[:-5]] = json.load(handle)
+print(json.dumps({"tools": tools, "built": built}))
 """
 
 
-def image_tools(client: docker.DockerClient, image_id: str) -> dict[str, str]:
-    """Versions of Python and the key packages, read from a container of the image."""
+@dataclass(frozen=True)
+class ImageContents:
+    tools: dict  # distribution -> version
+    built: dict  # component -> its builder's marker (max_jobs, nproc, mem_available_kb, ...)
+
+
+def image_contents(client: docker.DockerClient, image_id: str) -> ImageContents:
+    """Tool versions and builder markers, read from a container of the image."""
     try:
-        out = client.containers.run(image_id, ["python", "-c", _TOOLS_SCRIPT], remove=True, network_disabled=True)
+        out = client.containers.run(image_id, ["python", "-c", _FACTS_SCRIPT, BUILD_MARKERS_PATH],
+                                    remove=True, network_disabled=True)
     except ContainerError as exc:
         raise EngineError(f"cannot read tool versions from image {image_id[:19]}: {exc.stderr!r}", "see the build log") from None
-    return json.loads(out.decode().strip().splitlines()[-1])
+    facts = json.loads(out.decode().strip().splitlines()[-1])
+    return ImageContents(facts["tools"], facts["built"])
+
+
+def check_all_built(selection: Selection, built: dict) -> None:
+    """Every component of the stack left its marker in the image, or the image is not what its labels say."""
+    missing = [r.name for r in selection.components if r.name not in built]
+    if missing:
+        raise EngineError(
+            f"component(s) {', '.join(missing)} of stack {selection.stack.name} were not built "
+            f"(no marker in {BUILD_MARKERS_PATH} of the runtime image)",
+            "a template that overrides the runtime block must keep the COPY of each builder's /out/rocstack-build/",
+        )
 
 
 def build_manifest(
@@ -53,8 +78,12 @@ def build_manifest(
     tools: dict[str, str],
     stages: dict[str, float],
     refs: dict[str, str],
+    built: dict[str, dict] | None = None,
+    created: str | None = None,
 ) -> dict:
-    """``refs``: component name -> source ref, as the rendered io.rocstack.components label says."""
+    """``refs``: component name -> source ref, as the rendered io.rocstack.components label says;
+    ``built``: component name -> its builder's marker (``image_contents``)."""
+    built = built or {}
     components = []
     for recipe in selection.components:
         local = recipe.source.kind == "local"
@@ -64,6 +93,8 @@ def build_manifest(
             "ref": refs.get(recipe.name),
             # Local sources are hashed file by file; git and PyPI sources are pinned by ref/version.
             "source_sha256": context.digest(f"sources/{recipe.name}") if local else None,
+            # decided inside the builder when the stage ran (None: the stage left no marker)
+            "max_jobs": (built.get(recipe.name) or {}).get("max_jobs"),
         })
     return {
         "schema": BUILD_MANIFEST_SCHEMA,
@@ -73,8 +104,13 @@ def build_manifest(
         "base_image_id": base_image_id,
         "tools": tools,
         "stages": stages,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "builders": {name: built[name] for name in sorted(built)},
+        "created": created or utc_now(),
     }
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _context_tar(runtime_id: str, manifest: dict) -> io.BytesIO:

@@ -17,20 +17,20 @@ from rocstack.arches import arches_slug
 from rocstack.contracts import DEFAULT_STACK, logs_dir
 from rocstack.errors import RocstackError
 from rocstack.fsutil import check_writable
+from rocstack.imaging.buildx import Builder, resolve_builder
 from rocstack.imaging.context import check_torch_wheel, wheelhouse_files
 from rocstack.imaging.index import IndexSettings, host_index_settings
 from rocstack.recipes.catalog import Catalog, Selection, select
-from rocstack.render import BuildResources, render_dockerfile
+from rocstack.render import render_dockerfile
 
 
 @dataclass(frozen=True)
 class RenderOptions:
     selection: Selection
     template_dirs: tuple[Path, ...]
-    resources: BuildResources
 
     def render(self) -> str:
-        return render_dockerfile(self.selection, self.resources, list(self.template_dirs))
+        return render_dockerfile(self.selection, list(self.template_dirs))
 
 
 def compute_render_options(stack: str | None = None, arch: str | None = None, templates: str | Path | None = None,
@@ -42,7 +42,7 @@ def compute_render_options(stack: str | None = None, arch: str | None = None, te
         if not folder.is_dir():
             raise RocstackError(f"--templates {folder} is not a directory", "pass the folder holding your .j2 templates")
         template_dirs = (folder,)
-    return RenderOptions(selection, template_dirs, BuildResources.detect())
+    return RenderOptions(selection, template_dirs)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ class BuildOptions:
     log_path: Path  # the full build log
     log_copy: Path | None  # --log: a copy of it for the user
     no_cache: bool
+    builder: Builder | None = None  # --builder, --cache-from/--cache-to: a buildx build (checked while resolving)
+    cache_from: tuple[str, ...] = ()  # buildx --cache-from specs
+    cache_to: tuple[str, ...] = ()
 
     @property
     def selection(self) -> Selection:
@@ -76,6 +79,9 @@ def compute_build_options(
     log_copy: Path | None = None,
     no_cache: bool = False,
     catalog: Catalog | None = None,
+    builder: str | None = None,
+    cache_from: list[str] | None = None,
+    cache_to: list[str] | None = None,
 ) -> BuildOptions:
     """Resolve a build: selection, wheelhouse (with its torch wheel), Dockerfile, log paths."""
     render = compute_render_options(stack, arch, templates, catalog)
@@ -87,5 +93,35 @@ def compute_build_options(
     if log_copy is not None:
         check_writable(Path(log_copy), "--log")
     dockerfile = render.render()
+    froms = tuple(cache_spec(c, "--cache-from") for c in cache_from or ())
+    tos = tuple(cache_spec(c, "--cache-to") for c in cache_to or ())
+    chosen = None
+    if builder or froms or tos:
+        chosen = resolve_builder(builder)
+        check_builder_sees_base(chosen, selection)
     return BuildOptions(render, dockerfile, index, houses, wheels, _log_path(selection),
-                        Path(log_copy) if log_copy else None, no_cache)
+                        Path(log_copy) if log_copy else None, no_cache, chosen, froms, tos)
+
+
+def cache_spec(text: str, flag: str) -> str:
+    """A buildx cache spec; a bare ``HOST/REPO:TAG`` means a registry cache (max mode when exporting)."""
+    text = text.strip()
+    if not text:
+        raise RocstackError(f"{flag} is empty", f"give a registry ref, e.g. {flag} registry.local/rocstack-cache:local")
+    if "type=" in text:
+        return text
+    if "/" not in text or text.startswith("-"):
+        raise RocstackError(f"{flag} {text!r} is neither a buildx cache spec nor a registry ref",
+                            f"e.g. {flag} registry.local/rocstack-cache:local or {flag} type=registry,ref=...")
+    return f"type=registry,ref={text}" + (",mode=max" if flag == "--cache-to" else "")
+
+
+def check_builder_sees_base(builder: Builder, selection: Selection) -> None:
+    """A debootstrap base exists only in an engine: a builder outside every engine cannot FROM it."""
+    if selection.stack.base.debootstrap is not None and builder.driver != "docker":
+        raise RocstackError(
+            f"stack {selection.stack.name} starts from a base image made in the local engine, which "
+            f"{builder.describe()} cannot see",
+            "use a stack whose base is a registry image (base.image), or a docker-driver builder "
+            "(the engine's own BuildKit, any docker context)",
+        )

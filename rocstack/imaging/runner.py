@@ -14,7 +14,7 @@ import subprocess
 import time
 from typing import Callable, TextIO
 
-from rocstack.imaging.progress import BuildProgress, Step
+from rocstack.imaging.progress import Step
 from rocstack.errors import RocstackError
 
 GRACE_S = 20.0
@@ -44,12 +44,15 @@ def run_logged(
     argv: list[str],
     env: dict[str, str],
     log: TextIO,
-    progress: BuildProgress,
+    progress,  # anything with feed(line) -> (event, Step) | None: BuildProgress, bake's router
     on_event: Callable[[str, Step], None],
     on_idle: Callable[[], None],
     idle_s: float = 2.0,
+    echo: bool = True,
 ) -> int:
     """Run ``argv``, writing every output line to ``log`` and feeding it to ``progress``.
+
+    ``echo=False``: ``progress`` writes what it wants logged itself (bake's rawjson router).
 
     Returns the exit status; raises BuildInterrupted on Ctrl-C after the build stopped.
     """
@@ -77,14 +80,16 @@ def run_logged(
             *lines, pending = pending.split(b"\n")
             for raw in lines:
                 line = raw.decode("utf-8", errors="replace")
-                log.write(line + "\n")
+                if echo:
+                    log.write(line + "\n")
                 event = progress.feed(line)
                 if event:
                     on_event(*event)
             log.flush()
         if pending:
             line = pending.decode("utf-8", errors="replace")
-            log.write(line + "\n")
+            if echo:
+                log.write(line + "\n")
             progress.feed(line)
         return proc.wait()
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 COPY rocstack/images/files/rocstack-pip.sh /usr/local/bin/rocstack-pip
+COPY rocstack/images/files/rocstack-jobs.sh /usr/local/bin/rocstack-jobs
 RUN python3 -m venv /opt/venv
 
 FROM base AS python-env
@@ -36,7 +37,6 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
 
 FROM python-env AS build-rocstack-kernels
 ENV ROCSTACK_ARCHES="gfx942" \
-    MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels"
 COPY sources/rocstack-kernels /src/rocstack-kernels
 WORKDIR /src/rocstack-kernels
@@ -49,9 +49,11 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
+    && MAX_JOBS="$(rocstack-jobs rocstack-kernels 2 0)" \
+    && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
-    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot
+    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot --cache /root/.triton/cache
 FROM python-env AS build-flash-attention-triton
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
@@ -59,7 +61,6 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     rocstack-pip install ninja==1.11.1.4 packaging==25.0 psutil==7.0.0 setuptools==78.1.1 wheel==0.45.1 einops==0.8.1
 ENV ROCSTACK_ARCHES="gfx942" \
-    MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels" \
     FLASH_ATTENTION_TRITON_AMD_ENABLE="TRUE" \
     FLASH_ATTENTION_SKIP_CUDA_BUILD="TRUE" \
@@ -81,12 +82,13 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
+    && MAX_JOBS="$(rocstack-jobs flash-attention-triton 2 0)" \
+    && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1 \
     && mkdir -p /out/tests && cp -r tests /out/tests/flash-attention-triton
 FROM python-env AS build-fbgemm-gpu-cpu
 ENV ROCSTACK_ARCHES="gfx942" \
-    MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels"
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
@@ -103,16 +105,18 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
+    && MAX_JOBS="$(rocstack-jobs fbgemm-gpu-cpu 2 0)" \
+    && export MAX_JOBS \
     && cp ./fbgemm_gpu_cpu-*.whl "$WHEEL_DIR"/ \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6
 
 FROM python-env AS runtime
-COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install /opt/rocstack/src/validation
+    --mount=type=bind,source=rocstack/validation,target=/tmp/rocstack-validation,rw \
+    rocstack-pip install /tmp/rocstack-validation
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
@@ -126,6 +130,10 @@ ENV FLASH_ATTENTION_TRITON_AMD_ENABLE="TRUE"
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-fbgemm-gpu-cpu,source=/out/wheels,target=/tmp/wheels/fbgemm-gpu-cpu \
     rocstack-pip install --no-deps --no-index /tmp/wheels/fbgemm-gpu-cpu/*.whl
+COPY rocstack /opt/rocstack/src
+COPY --from=build-rocstack-kernels /out/rocstack-build/ /opt/rocstack/build/
+COPY --from=build-flash-attention-triton /out/rocstack-build/ /opt/rocstack/build/
+COPY --from=build-fbgemm-gpu-cpu /out/rocstack-build/ /opt/rocstack/build/
 RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack local-upstream' 'arches gfx942' 'torch 2.13.0 (cpu)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' 'flash-attention-triton 2.8.3.post2 pypi:flash-attn==2.8.3.post2' 'fbgemm-gpu-cpu 1.8.0 pypi:fbgemm-gpu-cpu==1.8.0' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx942" \
       io.rocstack.components="{\"fbgemm-gpu-cpu\":\"pypi:fbgemm-gpu-cpu==1.8.0\",\"flash-attention-triton\":\"pypi:flash-attn==2.8.3.post2\",\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \

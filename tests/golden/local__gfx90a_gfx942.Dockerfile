@@ -9,6 +9,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 COPY rocstack/images/files/rocstack-pip.sh /usr/local/bin/rocstack-pip
+COPY rocstack/images/files/rocstack-jobs.sh /usr/local/bin/rocstack-jobs
 RUN python3 -m venv /opt/venv
 
 FROM base AS python-env
@@ -36,7 +37,6 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
 
 FROM python-env AS build-rocstack-kernels
 ENV ROCSTACK_ARCHES="gfx90a,gfx942" \
-    MAX_JOBS="16" \
     WHEEL_DIR="/out/wheels"
 COPY sources/rocstack-kernels /src/rocstack-kernels
 WORKDIR /src/rocstack-kernels
@@ -49,22 +49,26 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
     mkdir -p /out/wheels \
+    && MAX_JOBS="$(rocstack-jobs rocstack-kernels 2 0)" \
+    && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip install --no-deps "$WHEEL_DIR"/*.whl \
-    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot
+    && rocstack kernels build --arch "$ROCSTACK_ARCHES" --out /out/aot --cache /root/.triton/cache
 
 FROM python-env AS runtime
-COPY rocstack /opt/rocstack/src
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
     --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install /opt/rocstack/src/validation
+    --mount=type=bind,source=rocstack/validation,target=/tmp/rocstack-validation,rw \
+    rocstack-pip install /tmp/rocstack-validation
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-rocstack-kernels,source=/out/wheels,target=/tmp/wheels/rocstack-kernels \
     rocstack-pip install --no-deps --no-index /tmp/wheels/rocstack-kernels/*.whl
 COPY --from=build-rocstack-kernels /out/aot /opt/rocstack/kernels
 ENV ROCSTACK_KERNELS_PREBUILT="/opt/rocstack/kernels"
+COPY rocstack /opt/rocstack/src
+COPY --from=build-rocstack-kernels /out/rocstack-build/ /opt/rocstack/build/
 RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack local' 'arches gfx90a,gfx942' 'torch 2.13.0 (cpu)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx90a,gfx942" \
       io.rocstack.components="{\"rocstack-kernels\":\"local:kernels@0.1.0\"}" \

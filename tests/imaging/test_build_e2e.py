@@ -66,6 +66,13 @@ def _check_image(client, result: dict, arches: list[str]):
     assert manifest["base_image_id"].startswith("sha256:")
     assert manifest["tools"]["torch"].endswith("+cpu") and manifest["tools"]["triton"] == "3.6.0"
     assert set(manifest["stages"]) == {"base", "python-env", "build-rocstack-kernels", "runtime"}
+    # MAX_JOBS was decided by the builder, and recorded with what it saw
+    builder = manifest["builders"]["rocstack-kernels"]
+    assert component["max_jobs"] == builder["max_jobs"] >= 1 and builder["nproc"] >= 1 and builder["mem_available_kb"] > 0
+    # OCI labels that depend on time and the base, added with the manifest (the rendered Dockerfile has none)
+    assert labels["org.opencontainers.image.created"] == manifest["created"]
+    assert labels["org.opencontainers.image.base.name"].startswith("rocstack-base/local:")
+    assert labels["org.opencontainers.image.base.digest"] == manifest["base_image_id"]
     # The kernels were compiled ahead of time for exactly the requested arches.
     kernels = _read_tree(client, image.id, "/opt/rocstack/kernels")
     built = json.loads(kernels["kernels/manifest.json"])

@@ -7,15 +7,14 @@ import shlex
 from pathlib import Path
 
 from rocstack.recipes.catalog import Catalog, select
-from rocstack.render import BuildResources, render_dockerfile
+from rocstack.render import render_dockerfile
 
 REPO = Path(__file__).resolve().parents[2]
-RESOURCES = BuildResources(cpus=16, memory_gb=64)
 CATALOG = Catalog(REPO)
 
 
 def render(stack: str, arch: str | None = None) -> str:
-    return render_dockerfile(select(CATALOG, stack, arch), RESOURCES)
+    return render_dockerfile(select(CATALOG, stack, arch))
 
 
 def stage(text: str, name: str) -> str:
