@@ -43,8 +43,11 @@ def _pull(capsys, repo, arch="gfx942", *extra):
 def _refused(result, *needles, code=1):
     got, out, err = result
     assert got == code, (out, err)
-    line = err.strip()
-    assert line.startswith("error: ") and "\n" not in line and "Traceback" not in err, err
+    # progress lines (stderr, stamped "[   Ns]") may precede a refusal that comes mid-push; the
+    # refusal itself is the one error line, and the last
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("[")]
+    line = lines[-1] if lines else ""
+    assert len(lines) == 1 and line.startswith("error: ") and "Traceback" not in err, err
     for needle in needles:
         assert needle in line, line
     return line
