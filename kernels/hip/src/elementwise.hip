@@ -89,8 +89,8 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(T *out, const T *x, 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) silu_and_mul_kernel(T *out, const T *x, int64_t d, int64_t stride_x,
                                                                 int64_t stride_out) {
-    const int64_t row = blockIdx.y;
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t row = blockIdx.x;  // rows on x (up to 2^31-1), column blocks on y (up to 65535)
+    const int64_t i = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
     if (i >= d) return;
     const float gate = Scalar<T>::load(x + row * stride_x + i);
     const float up = Scalar<T>::load(x + row * stride_x + d + i);
@@ -207,9 +207,11 @@ int rocstack_silu_and_mul(void *out, const void *x, int64_t rows, int64_t d, int
         return fail(ROCSTACK_HIP_INVALID_ARGUMENT, "silu_and_mul: stride_x must be >= 2*d and stride_out >= d");
     if (!out || !x) return fail(ROCSTACK_HIP_INVALID_ARGUMENT, "silu_and_mul: null pointer");
     if (rows == 0 || d == 0) return ROCSTACK_HIP_OK;
-    if (rows > kMaxGridY) return fail(ROCSTACK_HIP_INVALID_ARGUMENT, "silu_and_mul: more than 65535 rows per call");
+    if (rows > 0x7fffffff) return fail(ROCSTACK_HIP_INVALID_ARGUMENT, "silu_and_mul: more than 2^31-1 rows");
+    if ((d + kThreads - 1) / kThreads > kMaxGridY)
+        return fail(ROCSTACK_HIP_INVALID_ARGUMENT, "silu_and_mul: d larger than 65535*256");
     auto s = static_cast<hipStream_t>(stream);
-    const dim3 grid((d + kThreads - 1) / kThreads, rows);
+    const dim3 grid(rows, (d + kThreads - 1) / kThreads);
     with_dtype(dtype, [&](auto *tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
         silu_and_mul_kernel<T><<<grid, dim3(kThreads), 0, s>>>(static_cast<T *>(out), static_cast<const T *>(x), d,
