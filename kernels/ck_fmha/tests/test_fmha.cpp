@@ -3,6 +3,7 @@
 // GPU (the checks that need none - the instance list, argument refusals, the no-device error - run first).
 
 #include "rocstack_ck_fmha.h"
+#include "rocstack_test.h"
 
 #include <hip/hip_runtime_api.h>
 
@@ -16,37 +17,16 @@
 
 namespace {
 
-constexpr int kSkip = 77;
-int failures = 0;
-
-void check(bool ok, const std::string &what) {
-    std::printf("%s: %s\n", ok ? "ok" : "FAIL", what.c_str());
-    if (!ok) ++failures;
-}
+using rocstack_test::check;
+using rocstack_test::failures;
+using rocstack_test::hip_ok;
 
 uint16_t to_bits(float f, rocstack_fmha_dtype dtype) {
-    uint16_t bits;
-    if (dtype == ROCSTACK_FMHA_FP16) {
-        _Float16 h = static_cast<_Float16>(f);
-        std::memcpy(&bits, &h, 2);
-        return bits;
-    }
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even (no NaNs here)
-    return static_cast<uint16_t>(u >> 16);
+    return dtype == ROCSTACK_FMHA_FP16 ? rocstack_test::float_to_f16(f) : rocstack_test::float_to_bf16(f);
 }
 
 float from_bits(uint16_t bits, rocstack_fmha_dtype dtype) {
-    if (dtype == ROCSTACK_FMHA_FP16) {
-        _Float16 h;
-        std::memcpy(&h, &bits, 2);
-        return static_cast<float>(h);
-    }
-    uint32_t u = static_cast<uint32_t>(bits) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
+    return dtype == ROCSTACK_FMHA_FP16 ? rocstack_test::f16_to_float(bits) : rocstack_test::bf16_to_float(bits);
 }
 
 struct Case {
@@ -88,13 +68,6 @@ bool visible(const Case &c, int i, int j) {
     if (c.mask == ROCSTACK_FMHA_CAUSAL_TOP_LEFT) return j <= i;
     if (c.mask == ROCSTACK_FMHA_CAUSAL_BOTTOM_RIGHT) return j <= i + c.seqlen_k - c.seqlen_q;
     return true;
-}
-
-bool hip_ok(hipError_t err, const char *what) {
-    if (err == hipSuccess) return true;
-    std::printf("FAIL: %s: %s\n", what, hipGetErrorString(err));
-    ++failures;
-    return false;
 }
 
 void run_case(const Case &c, std::mt19937 &rng) {
@@ -181,26 +154,19 @@ void test_without_gpu() {
 
 int main() {
     test_without_gpu();
-    if (failures) {
-        std::printf("%d check(s) failed\n", failures);
-        return 1;
+    if (failures == 0) {
+        int count = 0;
+        if (hipGetDeviceCount(&count) != hipSuccess || count == 0) {
+            // without a device the call must say so, not claim "no instance"
+            Case c{ROCSTACK_FMHA_FP16, ROCSTACK_FMHA_NO_MASK, 1, 16, 16, 4, 4, 128};
+            rocstack_fmha_fwd_args a = layout(c);
+            int dummy = 0;
+            a.q = a.k = a.v = a.o = &dummy;
+            const int status = rocstack_ck_fmha_fwd(&a, nullptr);
+            check(status == ROCSTACK_FMHA_RUNTIME_ERROR, std::string("without a device the call says so: ") + rocstack_ck_fmha_last_error());
+        }
     }
-    int count = 0;
-    hipError_t err = hipGetDeviceCount(&count);
-    if (err != hipSuccess || count == 0) {
-        Case c{ROCSTACK_FMHA_FP16, ROCSTACK_FMHA_NO_MASK, 1, 16, 16, 4, 4, 128};
-        rocstack_fmha_fwd_args a = layout(c);
-        int dummy = 0;
-        a.q = a.k = a.v = a.o = &dummy;
-        const int status = rocstack_ck_fmha_fwd(&a, nullptr);
-        check(status == ROCSTACK_FMHA_RUNTIME_ERROR, std::string("without a device the call says so: ") + rocstack_ck_fmha_last_error());
-        if (failures) return 1;
-        std::printf("skip: no GPU (hipGetDeviceCount: %s, %d devices)\n", err != hipSuccess ? hipGetErrorString(err) : "ok", count);
-        return kSkip;
-    }
-    hipDeviceProp_t props{};
-    if (!hip_ok(hipGetDeviceProperties(&props, 0), "hipGetDeviceProperties")) return 1;
-    std::printf("device 0: %s (%s)\n", props.name, props.gcnArchName);
+    if (const int status = rocstack_test::status_before_gpu_checks(); status >= 0) return status;
     std::mt19937 rng(42);
     // seqlen_k a multiple of 128 and not: the generator emits separate instances for the two.
     const Case cases[] = {
@@ -220,6 +186,5 @@ int main() {
     a.q = a.k = a.v = a.o = &dummy;  // never dereferenced: no instance is found for hdim 256
     check(rocstack_ck_fmha_fwd(&a, nullptr) == ROCSTACK_FMHA_UNSUPPORTED,
           std::string("hdim 256 has no instance: ") + rocstack_ck_fmha_last_error());
-    std::printf(failures ? "%d check(s) failed\n" : "all checks passed\n", failures);
-    return failures ? 1 : 0;
+    return rocstack_test::final_status();
 }

@@ -5,6 +5,7 @@
 // Usage: rocstack_hip_test            (the status line "skip: no GPU ..." is printed when skipping)
 
 #include "rocstack_hip.h"
+#include "rocstack_test.h"
 
 #include <hip/hip_runtime_api.h>
 
@@ -18,40 +19,13 @@
 
 namespace {
 
-constexpr int kSkip = 77;
-int failures = 0;
-
-void check(bool ok, const std::string &what) {
-    std::printf("%s: %s\n", ok ? "ok" : "FAIL", what.c_str());
-    if (!ok) ++failures;
-}
-
-// --- host storage of the three dtypes (bit-exact, round to nearest even) ------------------------
-
-uint16_t float_to_bf16(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // NaN
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return static_cast<uint16_t>(u >> 16);
-}
-float bf16_to_float(uint16_t h) {
-    uint32_t u = static_cast<uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-uint16_t float_to_f16(float f) {
-    _Float16 h = static_cast<_Float16>(f);  // IEEE binary16, RNE (GCC >= 12, clang)
-    uint16_t bits;
-    std::memcpy(&bits, &h, 2);
-    return bits;
-}
-float f16_to_float(uint16_t bits) {
-    _Float16 h;
-    std::memcpy(&h, &bits, 2);
-    return static_cast<float>(h);
-}
+using rocstack_test::bf16_to_float;
+using rocstack_test::check;
+using rocstack_test::f16_to_float;
+using rocstack_test::failures;
+using rocstack_test::float_to_bf16;
+using rocstack_test::float_to_f16;
+using rocstack_test::hip_ok;
 
 struct DType {
     rocstack_dtype id;
@@ -104,15 +78,6 @@ struct Tensor {
         }
     }
 };
-
-bool hip_ok(hipError_t err, const char *what) {
-    if (err != hipSuccess) {
-        std::printf("FAIL: %s: %s\n", what, hipGetErrorString(err));
-        ++failures;
-        return false;
-    }
-    return true;
-}
 
 // Device copy of a host tensor; copied back by download().
 struct Device {
@@ -282,19 +247,7 @@ void test_arguments() {
 
 int main() {
     test_arguments();
-    if (failures) {
-        std::printf("%d check(s) failed\n", failures);
-        return 1;
-    }
-    int count = 0;
-    hipError_t err = hipGetDeviceCount(&count);
-    if (err != hipSuccess || count == 0) {
-        std::printf("skip: no GPU (hipGetDeviceCount: %s, %d devices)\n", err != hipSuccess ? hipGetErrorString(err) : "ok", count);
-        return kSkip;
-    }
-    hipDeviceProp_t props{};
-    if (!hip_ok(hipGetDeviceProperties(&props, 0), "hipGetDeviceProperties")) return 1;
-    std::printf("device 0: %s (%s)\n", props.name, props.gcnArchName);
+    if (const int status = rocstack_test::status_before_gpu_checks(); status >= 0) return status;
     std::mt19937 rng(1234);
     for (const DType &dt : kDTypes) {
         for (int64_t cols : {5, 1000, 4096, 16384}) test_rms_norm(dt, false, 37, cols, rng);
@@ -304,6 +257,5 @@ int main() {
         test_rotary(dt, dt, ROCSTACK_ROPE_GPTJ, rng);
         test_rotary(dt, kDTypes[0], ROCSTACK_ROPE_NEOX, rng);
     }
-    std::printf(failures ? "%d check(s) failed\n" : "all checks passed\n", failures);
-    return failures ? 1 : 0;
+    return rocstack_test::final_status();
 }
