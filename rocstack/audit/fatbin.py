@@ -1,4 +1,4 @@
-"""Clang offload bundles (the contents of ``.hip_fatbin``), plain and compressed.
+"""Clang offload bundles (``.hip_fatbin`` contents and standalone bundle files), plain and compressed.
 
 Formats (clang ``OffloadBundler.cpp``, llvm ``Object/OffloadBundle.cpp``):
 plain bundle = ``__CLANG_OFFLOAD_BUNDLE__``, u64 entry count, then per entry u64
@@ -10,6 +10,11 @@ v3: u64 total size, u64 uncompressed size, u64 hash (32).
 A v2/v3 bundle ends at its total size (its payload may contain the bytes "CCOB");
 only v1 has to be delimited by scanning. Linked HIP libraries hold many bundles
 back to back, each starting on a 4096-byte boundary.
+
+Memory stays bounded whatever the size: a compressed bundle is decompressed as a
+stream and each code object is handed out on its own (in memory up to
+``SPILL_BYTES``, else through a temporary file), never the whole bundle; pages of a
+mapped file are given back once a bundle or code object has been read.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import struct
 import tempfile
 import zlib
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import zstandard
 
@@ -27,7 +33,13 @@ PLAIN_MAGIC = b"__CLANG_OFFLOAD_BUNDLE__"
 CCOB_MAGIC = b"CCOB"
 _HEADER = {1: struct.Struct("<4sHHIQ"), 2: struct.Struct("<4sHHIIQ"), 3: struct.Struct("<4sHHQQQ")}
 _METHODS = {0: "zlib", 1: "zstd"}
-DEFAULT_MAX_UNCOMPRESSED = 2 << 30  # one decompressed bundle; real ones are megabytes
+DEFAULT_MAX_UNCOMPRESSED = 4 << 30  # one decompressed bundle; RCCL 7.2's single bundle inflates to 1.2 GB
+SPILL_BYTES = 32 << 20  # a code object larger than this goes through a temporary file, not memory
+_CHUNK = 1 << 20
+_PAGE = mmap.PAGESIZE
+# After a bundle, the next one starts at the next 4096-byte boundary (clang aligns .hip_fatbin input
+# sections); look for it this far before falling back to a scan of the rest of the section.
+_SCAN_WINDOW = 1 << 20
 
 
 class BundleError(Exception):
@@ -54,7 +66,7 @@ class BundleEntry:
         if self.is_host:
             return None
         parts = self.id.split("-")
-        if len(parts) >= 6:  # kind, arch, vendor, os, env, target (target may contain no '-')
+        if len(parts) >= 6:  # kind, arch, vendor, os, env, target (the target may contain '-')
             return "-".join(parts[5:]) or None
         if len(parts) == 5 and parts[4].startswith("gfx"):  # old 3-part triple: hip-amdgcn-amd-amdhsa-gfx906
             return parts[4]
@@ -63,12 +75,22 @@ class BundleEntry:
 
 @dataclass
 class Bundle:
-    offset: int  # within the section
-    stored_size: int  # bytes it occupies in the section
-    compression: dict | None  # {"version", "method", "uncompressed_size"} for CCOB
+    offset: int  # within the scanned range (section or file)
+    stored_size: int  # bytes it occupies there
+    compression: dict | None  # {"version", "method", "uncompressed_size", "hash_ok"} for CCOB
     entries: list[BundleEntry] = field(default_factory=list)
-    payload: object = None  # buffer the entry offsets refer to (bytes or the mapped file)
-    payload_base: int = 0
+    _objects: Iterator | None = field(default=None, repr=False)
+
+    def code_objects(self) -> Iterator[tuple[BundleEntry, object, int]]:
+        """(entry, buffer, start) of every device entry with bytes, in file order; call once.
+
+        For a compressed bundle this decompresses the stream, so damage found there raises
+        BundleError here, and ``compression["hash_ok"]`` is known only once it is exhausted.
+        The buffer is valid until the next item is requested.
+        """
+        objects, self._objects = self._objects, None
+        if objects is not None:
+            yield from objects
 
     def summary(self) -> dict:
         return {
@@ -77,6 +99,19 @@ class Bundle:
             "compression": self.compression,
             "entries": [{"id": e.id, "size": e.size} for e in self.entries],
         }
+
+
+def release(buf, start: int, length: int) -> None:
+    """Give back the pages of a mapped range once read: a 1 GB fat binary must not stay resident."""
+    if not isinstance(buf, mmap.mmap) or length < _PAGE:
+        return
+    first = start // _PAGE * _PAGE
+    end = min(len(buf), start + length) // _PAGE * _PAGE
+    if end > first:
+        try:
+            buf.madvise(mmap.MADV_DONTNEED, first, end - first)
+        except (OSError, ValueError, AttributeError):  # not supported here: only memory use differs
+            pass
 
 
 def parse_plain(buf, start: int, end: int) -> tuple[list[BundleEntry], int]:
@@ -107,82 +142,167 @@ def parse_plain(buf, start: int, end: int) -> tuple[list[BundleEntry], int]:
     return entries, max(length, pos - start)
 
 
-_CHUNK = 1 << 20
-SPILL_BYTES = 64 << 20  # a decompressed bundle larger than this goes to a temporary file, not memory
+def _device_entries(entries: list[BundleEntry]) -> list[BundleEntry]:
+    return sorted((e for e in entries if not e.is_host and e.size), key=lambda e: e.offset)
 
 
-class _Sink:
-    """Decompressed bytes: in memory while small, then a temporary file mapped back (bounded RSS)."""
+def _plain_objects(buf, start: int, entries: list[BundleEntry]):
+    for entry in _device_entries(entries):
+        yield entry, buf, start + entry.offset
+        release(buf, start + entry.offset, entry.size)
 
-    def __init__(self):
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.file = None
+
+# -- compressed bundles: a bounded stream --------------------------------------------------------------
+
+
+class _Source:
+    """Sequential reads over ``buf[start:end]`` that give the pages back behind themselves."""
+
+    def __init__(self, buf, start: int, end: int):
+        self.buf, self.pos, self.end, self._released = buf, start, end, start
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.end - self.pos if size is None or size < 0 else min(size, self.end - self.pos)
+        data = bytes(self.buf[self.pos:self.pos + size])
+        self.pos += size
+        if self.pos - self._released >= 16 * _CHUNK:
+            release(self.buf, self._released, self.pos - self._released)
+            self._released = self.pos
+        return data
+
+
+class _Inflater:
+    """The decompressed bytes of one CCOB payload, read in order; counts and hashes what it yields."""
+
+    def __init__(self, method: int, source: _Source, limit: int):
+        self.method, self.limit, self.total = method, limit, 0
         self.md5 = hashlib.md5()
-
-    def write(self, chunk: bytes) -> None:
-        self.md5.update(chunk)
-        self.size += len(chunk)
-        if self.file is None and self.size > SPILL_BYTES:
-            self.file = tempfile.TemporaryFile(prefix="rocstack-bundle-")
-            for part in self.parts:
-                self.file.write(part)
-            self.parts = []
-        if self.file is not None:
-            self.file.write(chunk)
-        else:
-            self.parts.append(chunk)
-
-    def result(self):
-        if self.file is None:
-            return b"".join(self.parts)
-        self.file.flush()
-        mapped = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
-        self.file.close()  # the mapping keeps the unlinked file alive until it is dropped
-        return mapped
-
-
-def _inflate_zlib(view, limit: int, sink: _Sink) -> None:
-    inflater = zlib.decompressobj()
-    for at in range(0, len(view), _CHUNK):
-        pending = view[at:at + _CHUNK]
-        while pending and sink.size < limit:
-            sink.write(inflater.decompress(pending, min(_CHUNK, limit - sink.size)))
-            pending = inflater.unconsumed_tail
-        if inflater.eof or sink.size >= limit:
-            return
-
-
-def _inflate_zstd(view, limit: int, sink: _Sink) -> None:
-    with zstandard.ZstdDecompressor().stream_reader(view) as reader:
-        while sink.size < limit:
-            chunk = reader.read(min(limit - sink.size, _CHUNK))
-            if not chunk:
-                return
-            sink.write(chunk)
-
-
-def _decompress(method: int, view, expected: int, max_size: int) -> _Sink:
-    """Inflate at most ``expected + 1`` bytes: a lying header cannot make us inflate a bomb."""
-    if expected > max_size:
-        raise BundleError(f"compressed bundle claims {expected} uncompressed bytes, over the {max_size}-byte limit")
-    sink = _Sink()
-    try:
-        if method == 0:
-            _inflate_zlib(view, expected + 1, sink)
-        elif method == 1:
-            _inflate_zstd(view, expected + 1, sink)
+        self._pending = b""
+        if method == 1:
+            self._reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=_CHUNK)
+        elif method == 0:
+            self._source, self._zlib = source, zlib.decompressobj()
         else:
             raise BundleError(f"unknown compression method {method} (0 zlib and 1 zstd are known)")
-    except (zlib.error, zstandard.ZstdError) as exc:
-        raise BundleError(f"corrupt {_METHODS.get(method, method)} stream: {exc}") from None
-    if sink.size != expected:
-        raise BundleError(f"compressed bundle decompressed to {sink.size} bytes, header says {expected}")
-    return sink
+
+    def _raw(self, size: int) -> bytes:
+        try:
+            if self.method == 1:
+                return self._reader.read(size)
+            while not self._zlib.eof:
+                tail = self._zlib.unconsumed_tail
+                data = tail or self._source.read(_CHUNK)
+                if not data:
+                    return self._zlib.flush()
+                chunk = self._zlib.decompress(data, size)
+                if chunk:
+                    return chunk
+                if tail and self._zlib.unconsumed_tail == tail:
+                    raise BundleError("zlib stream makes no progress")
+            return b""
+        except (zlib.error, zstandard.ZstdError) as exc:
+            raise BundleError(f"corrupt {_METHODS[self.method]} stream: {exc}") from None
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes (fewer only at the end of the stream); never past ``limit``."""
+        out = []
+        want = min(size, self.limit - self.total)
+        while want > 0:
+            chunk = self._pending or self._raw(min(want, _CHUNK))
+            self._pending = b""
+            if not chunk:
+                break
+            if len(chunk) > want:
+                chunk, self._pending = chunk[:want], chunk[want:]
+            out.append(chunk)
+            want -= len(chunk)
+            self.total += len(chunk)
+            self.md5.update(chunk)
+        return b"".join(out)
+
+    def exact(self, size: int, what: str) -> bytes:
+        data = self.read(size)
+        if len(data) != size:
+            raise BundleError(f"compressed bundle ends inside {what} (after {self.total} decompressed bytes)")
+        return data
+
+    def skip(self, size: int) -> None:
+        while size > 0:
+            got = len(self.read(min(size, _CHUNK)))
+            if not got:
+                raise BundleError(f"compressed bundle ends after {self.total} decompressed bytes, "
+                                  "before the data its header lists")
+            size -= got
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
 
 
-def parse_compressed(buf, start: int, end: int, max_size: int) -> tuple[Bundle, bytes]:
-    """A CCOB bundle at ``buf[start:end]``: the Bundle and its decompressed bytes."""
+def _stream_header(inflater: _Inflater, expected: int) -> tuple[list[BundleEntry], int]:
+    head = inflater.exact(32, "the bundle header")
+    if head[:24] != PLAIN_MAGIC:
+        raise BundleError("compressed bundle does not decompress to an offload bundle (no magic)")
+    (count,) = struct.unpack("<Q", head[24:32])
+    if count > (expected - 32) // 24:
+        raise BundleError(f"decompressed bundle claims {count} entries, more than its {expected} bytes can hold")
+    pos, entries = 32, []
+    for index in range(count):
+        offset, size, id_len = struct.unpack("<QQQ", inflater.exact(24, f"entry {index}'s header"))
+        if id_len > expected:
+            raise BundleError(f"decompressed bundle: entry {index} id claims {id_len} bytes")
+        entry_id = inflater.exact(id_len, f"entry {index}'s id").decode("ascii", "replace")
+        pos += 24 + id_len
+        if offset + size > expected:
+            raise BundleError(f"decompressed bundle: entry {entry_id!r} at +{offset:#x} size {size} lies past "
+                              f"the end of the {expected}-byte data")
+        entries.append(BundleEntry(entry_id, offset, size))
+    return entries, pos
+
+
+def _spilled(inflater: _Inflater, size: int, what: str):
+    """``size`` bytes of the stream in a mapped temporary file (deleted when the map is closed)."""
+    handle = tempfile.TemporaryFile(prefix="rocstack-code-object-")
+    with handle:
+        left = size
+        while left:
+            chunk = inflater.read(min(left, _CHUNK))
+            if not chunk:
+                raise BundleError(f"compressed bundle ends inside {what}")
+            handle.write(chunk)
+            left -= len(chunk)
+        handle.flush()
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _compressed_objects(bundle: Bundle, inflater: _Inflater, header_end: int, expected: int, digest: int):
+    pos = header_end
+    for entry in _device_entries(bundle.entries):
+        if entry.offset < pos:
+            raise BundleError(f"decompressed bundle: entry {entry.id!r} at +{entry.offset:#x} overlaps the header "
+                              "or the entry before it")
+        inflater.skip(entry.offset - pos)
+        what = f"entry {entry.id!r}"
+        if entry.size <= SPILL_BYTES:
+            yield entry, inflater.exact(entry.size, what), 0
+        else:
+            mapped = _spilled(inflater, entry.size, what)
+            try:
+                yield entry, mapped, 0
+            finally:
+                mapped.close()
+        pos = entry.offset + entry.size
+    inflater.drain()
+    if inflater.total != expected:
+        raise BundleError(f"compressed bundle decompressed to {inflater.total} bytes, header says {expected}")
+    # the header's hash is the first 8 bytes of the MD5 of the uncompressed bundle, little-endian
+    # (clang OffloadBundler: MD5Result::low()); clang checks it only in verbose mode, so a mismatch
+    # means damage that loads anyway
+    bundle.compression["hash_ok"] = int.from_bytes(inflater.md5.digest()[:8], "little") == digest
+
+
+def parse_compressed(buf, start: int, end: int, max_size: int) -> Bundle:
+    """A CCOB bundle at ``buf[start:end]``: header and entry table read, code objects streamed on demand."""
     if end - start < 8:
         raise BundleError(f"compressed bundle header at {start:#x} is truncated")
     (version,) = struct.unpack("<H", buf[start + 4:start + 6])
@@ -194,8 +314,8 @@ def parse_compressed(buf, start: int, end: int, max_size: int) -> tuple[Bundle, 
     fields = header.unpack(buf[start:start + header.size])
     method = fields[2]
     if version == 1:
-        total, uncompressed = None, fields[3]
-        nxt = _next_magic(buf, start + header.size, end)
+        uncompressed = fields[3]
+        nxt = _next_magic(buf, start + header.size, end, window=None)
         stored = (nxt if nxt >= 0 else end) - start
     else:
         total, uncompressed = fields[3], fields[4]
@@ -205,29 +325,38 @@ def parse_compressed(buf, start: int, end: int, max_size: int) -> tuple[Bundle, 
                 f"but only {end - start} bytes remain"
             )
         stored = total
-    view = memoryview(buf)[start + header.size:start + stored]  # no copy of the compressed bytes
-    try:
-        sink = _decompress(method, view, uncompressed, max_size)
-    finally:
-        view.release()
-    data = sink.result()
-    entries, _ = parse_plain(data, 0, len(data))
-    # the header's hash is the first 8 bytes of the MD5 of the uncompressed bundle, little-endian
-    # (clang OffloadBundler: MD5Result::low()); clang checks it only in verbose mode, so a mismatch
-    # means damage that loads anyway
-    digest = int.from_bytes(sink.md5.digest()[:8], "little")
-    info = {"version": version, "method": _METHODS.get(method, str(method)), "uncompressed_size": uncompressed,
-            "hash_ok": digest == fields[-1]}
-    return Bundle(start, stored, info, entries, data, 0), data
+    if uncompressed > max_size:
+        raise BundleError(f"compressed bundle claims {uncompressed} uncompressed bytes, over the {max_size}-byte limit")
+    if uncompressed < 32:
+        raise BundleError(f"compressed bundle claims {uncompressed} uncompressed bytes: too few for a bundle header")
+    if method not in _METHODS:
+        raise BundleError(f"unknown compression method {method} (0 zlib and 1 zstd are known)")
+    # inflate at most one byte more than the header says: a lying header cannot make us inflate a bomb
+    inflater = _Inflater(method, _Source(buf, start + header.size, start + stored), uncompressed + 1)
+    entries, header_end = _stream_header(inflater, uncompressed)
+    info = {"version": version, "method": _METHODS[method], "uncompressed_size": uncompressed, "hash_ok": None}
+    bundle = Bundle(start, stored, info, entries)
+    bundle._objects = _compressed_objects(bundle, inflater, header_end, uncompressed, fields[-1])
+    return bundle
 
 
-def _next_magic(buf, start: int, end: int) -> int:
-    hits = [i for i in (buf.find(PLAIN_MAGIC, start, end), buf.find(CCOB_MAGIC, start, end)) if i >= 0]
-    return min(hits) if hits else -1
+def _next_magic(buf, start: int, end: int, window: int | None = _SCAN_WINDOW) -> int:
+    """Offset of the next bundle magic in ``buf[start:end]``, -1 if none.
+
+    Looks in ``window`` bytes first: scanning a whole 1 GB section after every bundle made
+    the audit of rocBLAS quadratic and pulled every page of the file into memory.
+    """
+    cuts = [start, min(end, start + window), end] if window else [start, end]
+    for lo, hi in zip(cuts, cuts[1:]):
+        stop = min(end, hi + len(PLAIN_MAGIC))  # a magic across the window's edge belongs to the window
+        hits = [i for i in (buf.find(PLAIN_MAGIC, lo, stop), buf.find(CCOB_MAGIC, lo, stop)) if i >= 0]
+        if hits:
+            return min(hits)
+    return -1
 
 
-def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED):
-    """Yield every bundle in ``buf[start:start+size]`` (one at a time: decompressed data is not kept).
+def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED) -> Iterator[Bundle]:
+    """Yield every bundle in ``buf[start:start+size]``; read each one's code objects before the next.
 
     Raises BundleError at the first bundle that cannot be trusted; bundles before
     it have been yielded already.
@@ -242,11 +371,12 @@ def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX
                 raise BundleError("no offload bundle (neither __CLANG_OFFLOAD_BUNDLE__ nor CCOB) in the section")
             return
         if buf[at:at + 4] == CCOB_MAGIC:
-            bundle, _ = parse_compressed(buf, at, end, max_uncompressed)
+            bundle = parse_compressed(buf, at, end, max_uncompressed)
         else:
             entries, length = parse_plain(buf, at, end)
-            bundle = Bundle(at, length, None, entries, buf, at)
+            bundle = Bundle(at, length, None, entries, _plain_objects(buf, at, entries))
         bundle.offset = at - start
         found += 1
         yield bundle
+        release(buf, at, bundle.stored_size)
         pos = at + max(bundle.stored_size, 1)

@@ -143,8 +143,10 @@ def test_corrupt_and_lying_compressed_bundles(builder, hip_bundle_parts):
     bomb = struct.pack("<4sHHQQQ", b"CCOB", 3, 1, 32 + len(bomb_payload), 100, 0) + bomb_payload
     huge = struct.pack("<4sHHQQQ", b"CCOB", 3, 1, 32 + len(bomb_payload), 1 << 40, 0) + bomb_payload
     wrong_hash = good[:24] + b"\0" * 8 + good[32:]
-    cases = {"wrong_hash": (wrong_hash, "MD5 hash does not match"), "corrupt": (corrupt, "corrupt zstd stream"), "too_long": (too_long, "claims total size"),
-             "bomb": (bomb, "header says 100"), "huge": (huge, "over the")}
+    # the bomb's header says 100 bytes: at most 101 are inflated, and they hold no bundle magic
+    cases = {"wrong_hash": (wrong_hash, "MD5 hash does not match"), "corrupt": (corrupt, "corrupt zstd stream"),
+             "too_long": (too_long, "claims total size"), "bomb": (bomb, "does not decompress to an offload bundle"),
+             "huge": (huge, "over the")}
     for name, (blob, expected) in cases.items():
         lib = lib_with_fatbin(builder, f"lib{name}.so", blob)
         report = run_audit([lib], limits=AuditLimits(max_bundle_bytes=16 << 20))
@@ -205,12 +207,18 @@ def test_generic_code_objects_cover_their_member_arches(builder, hip_bundle_part
     [gfx90a] = [p for e, p in hip_bundle_parts["objects"].items() if e.endswith("gfx90a")]
     data = bytearray(gfx90a.read_bytes())
     flags = struct.unpack_from("<I", data, 0x30)[0]
-    struct.pack_into("<I", data, 0x30, (flags & ~0xFF) | 0x5F)  # EF_AMDGPU_MACH_AMDGCN_GFX9_4_GENERIC
+    # EF_AMDGPU_MACH_AMDGCN_GFX9_4_GENERIC, generic version 1, in a code object v6 (EI_ABIVERSION 4)
+    struct.pack_into("<I", data, 0x30, (flags & ~0xFF000000 & ~0xFF) | 0x5F | 1 << 24)
+    data[8] = 4
     section = plain_bundle([("host-x86_64-unknown-linux--", b""),
                             ("hipv4-amdgcn-amd-amdhsa--gfx9-4-generic", bytes(data))])
     lib = lib_with_fatbin(builder, "libgeneric.so", section)
     report = run_audit([lib], targets=parse_arch_list("gfx942,gfx950,gfx90a"))
-    coverage = {(f.severity, f.message.split()[0] if f.severity == "info" else f.message.split()[5].rstrip(":"))
-                for f in report.findings if f.check == "arch-coverage"}
+    coverage = {(f.severity, next(a for a in ("gfx942", "gfx950", "gfx90a") if f.message.startswith(a)
+                                  or f"for {a} " in f.message)) for f in report.findings if f.check == "arch-coverage"}
     assert coverage == {("info", "gfx942"), ("info", "gfx950"), ("error", "gfx90a")}
-    assert report.files[0].code_objects[0].processor == "gfx9-4-generic"
+    [obj] = report.files[0].code_objects
+    assert obj.processor == "gfx9-4-generic" and obj.generic_version == 1 and obj.code_object_version == 6
+    cells = report.coverage.to_dict()["rows"][0]["cells"]
+    assert cells["gfx942"] == {"status": "covered", "sources": ["fatbin"], "generic": ["gfx9-4-generic"]}
+    assert cells["gfx90a"]["status"] == "missing"
