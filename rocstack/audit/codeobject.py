@@ -81,8 +81,12 @@ def _features(elf: ElfFile, version: int | None, processor: str | None) -> list[
 
 
 def parse_code_object(buf, base: int = 0, length: int | None = None, where: str = "file",
-                      label: str = "code object") -> CodeObject:
-    """Decode one AMDGPU code object; structural damage raises ElfError, metadata damage is a problem."""
+                      label: str = "code object", full_size: int | None = None) -> CodeObject:
+    """Decode one AMDGPU code object; structural damage raises ElfError, metadata damage is a problem.
+
+    ``full_size``: ``buf`` holds only the first bytes of a code object that large (see
+    :func:`rocstack.audit.fatbin.code_object_prefix`): the metadata comes from its PT_NOTE segment.
+    """
     elf = ElfFile(buf, base, length, label)
     if elf.machine != EM_AMDGPU:
         raise ElfError(f"{label}: e_machine {elf.machine} is not AMDGPU (224)")
@@ -90,7 +94,7 @@ def parse_code_object(buf, base: int = 0, length: int | None = None, where: str 
     mach = elf.flags & 0xFF
     name, kind = mach_table().get(mach, (None, None))
     processor = name if kind in ("processor", "generic", "retired") else None
-    obj = CodeObject(where, processor, None, mach, version, elf.length)
+    obj = CodeObject(where, processor, None, mach, version, full_size or elf.length)
     if elf.osabi != 64:
         obj.problems.append(f"EI_OSABI is {elf.osabi}, not AMDGPU_HSA (64): not loadable by the HIP runtime")
     if version is None:
@@ -109,13 +113,13 @@ def parse_code_object(buf, base: int = 0, length: int | None = None, where: str 
             obj.problems.append(f"{processor} is retired: LLVM removed it and current runtimes never pick it")
         feats = _features(elf, version, processor)
         obj.target_id = processor + "".join(f":{n}{s}" for n, s in feats)
-    obj.kernels = _kernels(elf, obj, processor)
+    obj.kernels = _kernels(elf, obj, processor, prefix_only=full_size is not None)
     return obj
 
 
-def _kernels(elf: ElfFile, obj: CodeObject, processor: str | None) -> list[Kernel]:
+def _kernels(elf: ElfFile, obj: CodeObject, processor: str | None, prefix_only: bool = False) -> list[Kernel]:
     metadata = None
-    for name, ntype, desc in elf.notes():
+    for name, ntype, desc in (elf.segment_notes() if prefix_only else elf.notes()):
         if name == "AMDGPU" and ntype == NT_AMDGPU_METADATA:
             metadata = desc
             break

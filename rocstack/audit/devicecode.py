@@ -128,13 +128,14 @@ def code_object_targets(objects: list[CodeObject], declared: list[str | None] | 
     return out
 
 
-def _bundle_code_objects(report: AuditReport, label: str, bundle, index: int, prefix: str) -> tuple[list[CodeObject], list[str]]:
+def _bundle_code_objects(report: AuditReport, label: str, bundle, index: int) -> tuple[list[CodeObject], list[str]]:
     """Decode every device entry of one bundle; damaged entries become findings."""
     objects, targets = [], []
-    for entry, buf, start in bundle.code_objects():
-        where = f"{prefix}{index} entry {entry.id}"
+    for entry, buf, start, available in bundle.code_objects():
+        where = f"bundle {index} entry {entry.id}"
         try:
-            obj = parse_code_object(buf, start, entry.size, where, f"{label} {where}")
+            obj = parse_code_object(buf, start, available, where, f"{label} {where}",
+                                    full_size=entry.size if available < entry.size else None)
         except ElfError as exc:
             report.add(CHECK_FATBIN, "error", label, f"{where} is not a valid AMDGPU code object: {exc}",
                        hint="rebuild it; the offload bundle is corrupt")
@@ -152,13 +153,12 @@ def _bundle_code_objects(report: AuditReport, label: str, bundle, index: int, pr
 
 
 def audit_bundles(report: AuditReport, label: str, buf, start: int, size: int, max_uncompressed: int,
-                  source: str, what: str) -> tuple[dict, list[CodeObject], list[DeviceUnit]]:
+                  source: str, what: str, verify_hash: bool = False) -> tuple[dict, list[CodeObject], list[DeviceUnit]]:
     """Every bundle in ``buf[start:start+size]``: summary, decoded code objects, one unit per bundle."""
     bundles, objects, units = [], [], []
-    prefix = "bundle " if source == FATBIN else "bundle "
     try:
-        for index, bundle in enumerate(iter_bundles(buf, start, size, max_uncompressed)):
-            decoded, targets = _bundle_code_objects(report, label, bundle, index, prefix)
+        for index, bundle in enumerate(iter_bundles(buf, start, size, max_uncompressed, verify_hash)):
+            decoded, targets = _bundle_code_objects(report, label, bundle, index)
             bundles.append(bundle.summary())
             if bundle.compression and bundle.compression["hash_ok"] is False:
                 report.add(CHECK_FATBIN, "warning", label,
@@ -179,8 +179,8 @@ def audit_bundles(report: AuditReport, label: str, buf, start: int, size: int, m
     return summary, objects, units
 
 
-def audit_library_fatbin(report: AuditReport, label: str, elf: ElfFile,
-                         max_uncompressed: int) -> tuple[dict, list[CodeObject], list[DeviceUnit]]:
+def audit_library_fatbin(report: AuditReport, label: str, elf: ElfFile, max_uncompressed: int,
+                         verify_hash: bool = False) -> tuple[dict, list[CodeObject], list[DeviceUnit]]:
     """The units of a host library: its fat binary's bundles, or its kpack wrappers."""
     wrappers = read_wrappers(elf)
     if is_split_library(elf, wrappers):
@@ -189,7 +189,7 @@ def audit_library_fatbin(report: AuditReport, label: str, elf: ElfFile,
         return summary, [], split_library_units(label, wrappers)
     section = elf.section(FATBIN_SECTION)
     summary, objects, units = audit_bundles(report, label, elf.buf, elf.base + section.offset, section.size,
-                                            max_uncompressed, FATBIN, FATBIN_SECTION)
+                                            max_uncompressed, FATBIN, FATBIN_SECTION, verify_hash)
     summary["wrappers"] = len(wrappers)
     if wrappers and len(wrappers) < len(summary["bundles"]):
         # -fgpu-rdc links every translation unit into one bundle that all wrappers share;

@@ -327,6 +327,24 @@ class ElfFile:
             if sec.type == 7:  # SHT_NOTE
                 yield from parse_notes(self.section_bytes(sec), 8 if sec.align == 8 else 4, self.label)
 
+    def segment_notes(self):
+        """(name, type, desc bytes) of every PT_NOTE segment: what a loader sees, without section headers."""
+        if self.phnum and self.phentsize != _PHDR.size:
+            raise ElfError(f"{self.label}: program header size {self.phentsize}, expected {_PHDR.size}")
+        table = self.read(self.phoff, self.phnum * _PHDR.size, "program header table")
+        for typ, _flags, offset, _vaddr, _paddr, filesz, _memsz, align in _PHDR.iter_unpack(table):
+            if typ == 4:  # PT_NOTE
+                yield from parse_notes(self.read(offset, filesz, "PT_NOTE segment"), 8 if align == 8 else 4, self.label)
+
+    def prefix_needed(self) -> int:
+        """Bytes from the start that hold the ELF and program headers and every PT_NOTE segment."""
+        end = self.phoff + self.phnum * _PHDR.size
+        table = self.read(self.phoff, self.phnum * _PHDR.size, "program header table")
+        for typ, _flags, offset, _vaddr, _paddr, filesz, _memsz, _align in _PHDR.iter_unpack(table):
+            if typ == 4:
+                end = max(end, offset + filesz)
+        return end
+
 
 def _fields(sec: Section) -> tuple:
     return (sec.type, sec.flags, sec.offset, sec.size, sec.link, sec.info, sec.align, sec.entsize)

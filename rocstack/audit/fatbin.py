@@ -12,9 +12,11 @@ only v1 has to be delimited by scanning. Linked HIP libraries hold many bundles
 back to back, each starting on a 4096-byte boundary.
 
 Memory stays bounded whatever the size: a compressed bundle is decompressed as a
-stream and each code object is handed out on its own (in memory up to
-``SPILL_BYTES``, else through a temporary file), never the whole bundle; pages of a
-mapped file are given back once a bundle or code object has been read.
+stream and each code object is handed out on its own (whole up to ``SPILL_BYTES``,
+else only its headers and notes), never the whole bundle; pages of a mapped file are
+given back once a bundle or code object has been read. The MD5 in a CCOB header is
+checked only on request (``verify_hash``): clang itself checks it only in verbose mode,
+and hashing costs as much as decompressing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import mmap
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -34,7 +35,9 @@ CCOB_MAGIC = b"CCOB"
 _HEADER = {1: struct.Struct("<4sHHIQ"), 2: struct.Struct("<4sHHIIQ"), 3: struct.Struct("<4sHHQQQ")}
 _METHODS = {0: "zlib", 1: "zstd"}
 DEFAULT_MAX_UNCOMPRESSED = 4 << 30  # one decompressed bundle; RCCL 7.2's single bundle inflates to 1.2 GB
-SPILL_BYTES = 32 << 20  # a code object larger than this goes through a temporary file, not memory
+SPILL_BYTES = 1 << 20  # a decompressed code object larger than this is read only up to its notes
+MAX_PREFIX_BYTES = 256 << 20  # ... whose headers and notes must each fit in this many bytes
+_PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr
 _CHUNK = 1 << 20
 _PAGE = mmap.PAGESIZE
 # After a bundle, the next one starts at the next 4096-byte boundary (clang aligns .hip_fatbin input
@@ -81,12 +84,13 @@ class Bundle:
     entries: list[BundleEntry] = field(default_factory=list)
     _objects: Iterator | None = field(default=None, repr=False)
 
-    def code_objects(self) -> Iterator[tuple[BundleEntry, object, int]]:
-        """(entry, buffer, start) of every device entry with bytes, in file order; call once.
+    def code_objects(self) -> Iterator[tuple[BundleEntry, object, int, int]]:
+        """(entry, buffer, start, available) of every device entry with bytes, in file order; call once.
 
-        For a compressed bundle this decompresses the stream, so damage found there raises
-        BundleError here, and ``compression["hash_ok"]`` is known only once it is exhausted.
-        The buffer is valid until the next item is requested.
+        ``available`` < ``entry.size`` when only the code object's first bytes (headers and
+        notes) were kept. For a compressed bundle this decompresses the stream, so damage
+        found there raises BundleError here, and ``compression["hash_ok"]`` is known only once
+        it is exhausted. The buffer is valid until the next item is requested.
         """
         objects, self._objects = self._objects, None
         if objects is not None:
@@ -148,7 +152,7 @@ def _device_entries(entries: list[BundleEntry]) -> list[BundleEntry]:
 
 def _plain_objects(buf, start: int, entries: list[BundleEntry]):
     for entry in _device_entries(entries):
-        yield entry, buf, start + entry.offset
+        yield entry, buf, start + entry.offset, entry.size
         release(buf, start + entry.offset, entry.size)
 
 
@@ -171,15 +175,26 @@ class _Source:
         return data
 
 
+_DECOMPRESSOR: list = []
+
+
+def _zstd():
+    """One zstd context for every stream: its window (up to 128 MB for bundles clang packed with
+    long-distance matching) is allocated once, not once per bundle file."""
+    if not _DECOMPRESSOR:
+        _DECOMPRESSOR.append(zstandard.ZstdDecompressor())
+    return _DECOMPRESSOR[0]
+
+
 class _Inflater:
     """The decompressed bytes of one CCOB payload, read in order; counts and hashes what it yields."""
 
-    def __init__(self, method: int, source: _Source, limit: int):
+    def __init__(self, method: int, source: _Source, limit: int, verify_hash: bool = False):
         self.method, self.limit, self.total = method, limit, 0
-        self.md5 = hashlib.md5()
+        self.md5 = hashlib.md5() if verify_hash else None
         self._pending = b""
         if method == 1:
-            self._reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=_CHUNK)
+            self._reader = _zstd().stream_reader(source, read_size=_CHUNK)
         elif method == 0:
             self._source, self._zlib = source, zlib.decompressobj()
         else:
@@ -217,7 +232,8 @@ class _Inflater:
             out.append(chunk)
             want -= len(chunk)
             self.total += len(chunk)
-            self.md5.update(chunk)
+            if self.md5 is not None:
+                self.md5.update(chunk)
         return b"".join(out)
 
     def exact(self, size: int, what: str) -> bytes:
@@ -227,16 +243,31 @@ class _Inflater:
         return data
 
     def skip(self, size: int) -> None:
+        scratch = None
         while size > 0:
-            got = len(self.read(min(size, _CHUNK)))
+            if self.method == 1 and not self._pending and self.md5 is None:
+                # decompress into one reused buffer: a new 1 MB bytes object per chunk costs page faults
+                scratch = scratch or memoryview(bytearray(_CHUNK))
+                want = min(size, _CHUNK, self.limit - self.total)
+                try:
+                    got = self._reader.readinto(scratch[:want]) if want > 0 else 0
+                except zstandard.ZstdError as exc:
+                    raise BundleError(f"corrupt zstd stream: {exc}") from None
+                self.total += got
+            else:
+                got = len(self.read(min(size, _CHUNK)))
             if not got:
                 raise BundleError(f"compressed bundle ends after {self.total} decompressed bytes, "
                                   "before the data its header lists")
             size -= got
 
     def drain(self) -> None:
-        while self.read(_CHUNK):
-            pass
+        """Read to the end (at most one byte past the declared size: ``limit``)."""
+        try:
+            self.skip(self.limit - self.total)
+        except BundleError as exc:
+            if "ends after" not in str(exc):
+                raise
 
 
 def _stream_header(inflater: _Inflater, expected: int) -> tuple[list[BundleEntry], int]:
@@ -260,19 +291,55 @@ def _stream_header(inflater: _Inflater, expected: int) -> tuple[list[BundleEntry
     return entries, pos
 
 
-def _spilled(inflater: _Inflater, size: int, what: str):
-    """``size`` bytes of the stream in a mapped temporary file (deleted when the map is closed)."""
-    handle = tempfile.TemporaryFile(prefix="rocstack-code-object-")
-    with handle:
-        left = size
-        while left:
-            chunk = inflater.read(min(left, _CHUNK))
-            if not chunk:
-                raise BundleError(f"compressed bundle ends inside {what}")
-            handle.write(chunk)
-            left -= len(chunk)
-        handle.flush()
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+def code_object_prefix(inflater: _Inflater, size: int, what: str) -> bytes:
+    """A large code object reduced to what the audit reads: ELF header, program headers, PT_NOTE.
+
+    The notes (the kernel metadata) are copied right after the program headers, whose
+    PT_NOTE offsets are rewritten to match; the rest of the entry is decompressed into a
+    scratch buffer and dropped. A 150 MB code object whose notes sit after its code (as
+    assembler-built Tensile kernels have them) costs the size of its notes, no more.
+    """
+    from rocstack.audit.elf import ElfError, ElfFile  # fatbin stays importable without the ELF reader
+
+    have = inflater.exact(min(size, 4096), what)
+    try:
+        elf = ElfFile(have, 0, None, what)
+        table_end = elf.phoff + elf.phnum * _PHDR.size
+        if table_end > size or table_end > MAX_PREFIX_BYTES or elf.phentsize not in (0, _PHDR.size):
+            raise BundleError(f"{what}: program header table ends at {table_end}, past the {size}-byte entry")
+        if table_end > len(have):
+            have += inflater.exact(table_end - len(have), what)
+        headers = list(_PHDR.iter_unpack(have[elf.phoff:table_end]))
+    except ElfError:
+        inflater.skip(size - len(have))
+        return have  # not an ELF header: the caller reports it from these bytes
+    notes = sorted((offset, filesz, index) for index, (typ, _f, offset, _v, _p, filesz, _m, _a) in enumerate(headers)
+                   if typ == 4)  # PT_NOTE (linkers may emit one per alignment, over the same bytes)
+    pos = len(have)
+    last, last_start = have, 0  # the most recent bytes read, and where they start in the entry
+    out = bytearray(have[:table_end] if notes else have)
+    for offset, filesz, index in notes:
+        if offset + filesz > size or filesz > MAX_PREFIX_BYTES:
+            raise BundleError(f"{what}: PT_NOTE at {offset} (+{filesz}) lies past the {size}-byte entry "
+                              f"or over the {MAX_PREFIX_BYTES}-byte read limit")
+        if offset + filesz <= len(have):
+            data = have[offset:offset + filesz]
+        elif offset >= pos:
+            inflater.skip(offset - pos)
+            data = inflater.exact(filesz, what)
+            last, last_start, pos = data, offset, offset + filesz
+        elif offset >= last_start:  # overlaps the bytes just read: keep them, read the rest
+            data = last[offset - last_start:] + inflater.exact(offset + filesz - pos, what) \
+                if offset + filesz > pos else last[offset - last_start:offset - last_start + filesz]
+            if offset + filesz > pos:
+                last, last_start, pos = data, offset, offset + filesz
+        else:
+            raise BundleError(f"{what}: PT_NOTE segments out of order")
+        new = len(out) + (-len(out) % 8)
+        out += b"\0" * (new - len(out)) + data
+        struct.pack_into("<Q", out, elf.phoff + index * _PHDR.size + 8, new)
+    inflater.skip(size - pos)
+    return bytes(out)
 
 
 def _compressed_objects(bundle: Bundle, inflater: _Inflater, header_end: int, expected: int, digest: int):
@@ -283,14 +350,9 @@ def _compressed_objects(bundle: Bundle, inflater: _Inflater, header_end: int, ex
                               "or the entry before it")
         inflater.skip(entry.offset - pos)
         what = f"entry {entry.id!r}"
-        if entry.size <= SPILL_BYTES:
-            yield entry, inflater.exact(entry.size, what), 0
-        else:
-            mapped = _spilled(inflater, entry.size, what)
-            try:
-                yield entry, mapped, 0
-            finally:
-                mapped.close()
+        data = inflater.exact(entry.size, what) if entry.size <= SPILL_BYTES else \
+            code_object_prefix(inflater, entry.size, what)
+        yield entry, data, 0, len(data)
         pos = entry.offset + entry.size
     inflater.drain()
     if inflater.total != expected:
@@ -298,10 +360,11 @@ def _compressed_objects(bundle: Bundle, inflater: _Inflater, header_end: int, ex
     # the header's hash is the first 8 bytes of the MD5 of the uncompressed bundle, little-endian
     # (clang OffloadBundler: MD5Result::low()); clang checks it only in verbose mode, so a mismatch
     # means damage that loads anyway
-    bundle.compression["hash_ok"] = int.from_bytes(inflater.md5.digest()[:8], "little") == digest
+    if inflater.md5 is not None:
+        bundle.compression["hash_ok"] = int.from_bytes(inflater.md5.digest()[:8], "little") == digest
 
 
-def parse_compressed(buf, start: int, end: int, max_size: int) -> Bundle:
+def parse_compressed(buf, start: int, end: int, max_size: int, verify_hash: bool = False) -> Bundle:
     """A CCOB bundle at ``buf[start:end]``: header and entry table read, code objects streamed on demand."""
     if end - start < 8:
         raise BundleError(f"compressed bundle header at {start:#x} is truncated")
@@ -332,7 +395,7 @@ def parse_compressed(buf, start: int, end: int, max_size: int) -> Bundle:
     if method not in _METHODS:
         raise BundleError(f"unknown compression method {method} (0 zlib and 1 zstd are known)")
     # inflate at most one byte more than the header says: a lying header cannot make us inflate a bomb
-    inflater = _Inflater(method, _Source(buf, start + header.size, start + stored), uncompressed + 1)
+    inflater = _Inflater(method, _Source(buf, start + header.size, start + stored), uncompressed + 1, verify_hash)
     entries, header_end = _stream_header(inflater, uncompressed)
     info = {"version": version, "method": _METHODS[method], "uncompressed_size": uncompressed, "hash_ok": None}
     bundle = Bundle(start, stored, info, entries)
@@ -355,7 +418,8 @@ def _next_magic(buf, start: int, end: int, window: int | None = _SCAN_WINDOW) ->
     return -1
 
 
-def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED) -> Iterator[Bundle]:
+def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
+                 verify_hash: bool = False) -> Iterator[Bundle]:
     """Yield every bundle in ``buf[start:start+size]``; read each one's code objects before the next.
 
     Raises BundleError at the first bundle that cannot be trusted; bundles before
@@ -371,7 +435,7 @@ def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX
                 raise BundleError("no offload bundle (neither __CLANG_OFFLOAD_BUNDLE__ nor CCOB) in the section")
             return
         if buf[at:at + 4] == CCOB_MAGIC:
-            bundle = parse_compressed(buf, at, end, max_uncompressed)
+            bundle = parse_compressed(buf, at, end, max_uncompressed, verify_hash)
         else:
             entries, length = parse_plain(buf, at, end)
             bundle = Bundle(at, length, None, entries, _plain_objects(buf, at, entries))

@@ -43,6 +43,7 @@ class AuditLimits:
     max_member_bytes: int = 4 << 30  # one file inside a wheel or .deb
     max_wheel_bytes: int = 16 << 30  # everything unpacked from one wheel or .deb
     max_bundle_bytes: int = 4 << 30  # one decompressed offload bundle
+    verify_bundle_hashes: bool = False  # check each CCOB's MD5 (as costly as decompressing again)
 
 
 @dataclass

@@ -88,7 +88,7 @@ class _Audit(HostChecks):
                 summary.kind = "offload-bundle"
                 summary.fatbin, objects, units = audit_bundles(
                     self.report, item.label, mapped.buf, 0, mapped.size, self.limits.max_bundle_bytes, BUNDLE_FILE,
-                    "offload bundle file")
+                    "offload bundle file", self.limits.verify_bundle_hashes)
                 unit = units[0] if len(units) == 1 else _merge_units(units)
         summary.code_objects = objects
         check_code_objects(self.report, item.label, objects)
@@ -142,7 +142,8 @@ class _Audit(HostChecks):
 
     def fat_binary(self, item: InputFile, lib, summary: FileSummary) -> None:
         summary.fatbin, objects, units = audit_library_fatbin(self.report, item.label, lib.elf,
-                                                              self.limits.max_bundle_bytes)
+                                                              self.limits.max_bundle_bytes,
+                                                              self.limits.verify_bundle_hashes)
         summary.code_objects = objects
         check_code_objects(self.report, item.label, objects)
         self.rows.append(DeviceRow(item.label, LIBRARY, item.component, units, [item.label]))

@@ -101,33 +101,44 @@ def _coverage(out: _Out, report: AuditReport) -> None:
     if matrix is None or not matrix.rows:
         return
     arches = matrix.arches
-    order = sorted(range(len(matrix.rows)),
-                   key=lambda i: (all(c.status == "covered" for c in matrix.cells[i].values()), matrix.rows[i].kind,
-                                  matrix.rows[i].name))
-    shown = order[:_MAX_ROWS]
+    indexes = range(len(matrix.rows))
+    sets = [i for i in indexes if matrix.rows[i].kind == "kernel-set"]
+    many_sets = len(sets) > _MAX_ROWS // 2
+    listed = [i for i in indexes if not (many_sets and matrix.rows[i].kind == "kernel-set")]
+    listed.sort(key=lambda i: (all(c.status == "covered" for c in matrix.cells[i].values()), matrix.rows[i].kind,
+                               matrix.rows[i].name))
+    shown = listed[:_MAX_ROWS]
     name_width = max(20, min(70, out.width - 8 * len(arches) - 20))
     out.line()
     out.line(f"device code coverage ({len(matrix.rows)} rows; F fat binary, B bundle file, C code object, "
              "D kernel database, K kpack)", "bold")
-    table = []
-    for i in shown:
-        row = matrix.rows[i]
-        name = row.name if len(row.name) <= name_width else "..." + row.name[-(name_width - 3):]
-        cells = []
-        for arch in arches:
-            cell = matrix.cells[i][arch]
-            mark = _CELL[cell.status] + ("" if cell.status == "missing" else
-                                         " " + "".join(_SOURCE.get(s, "?") for s in cell.sources))
-            cells.append(mark + ("*" if cell.generic else ""))
-        table.append([name, row.kind, *cells])
-    _table(out, ["library / kernel set / database", "kind", *arches], table)
-    if len(matrix.rows) > len(shown):
-        out.line(f"  {len(matrix.rows) - len(shown)} more rows (see --json)", "dim")
+    table = [[_short(matrix.rows[i].name, name_width), matrix.rows[i].kind,
+              *(_mark(matrix.cells[i][arch]) for arch in arches)] for i in shown]
+    if many_sets:
+        for component in dict.fromkeys(matrix.rows[i].component for i in sets):
+            mine = [i for i in sets if matrix.rows[i].component == component]
+            counts = [f"{sum(matrix.cells[i][a].status == 'covered' for i in mine)}/{len(mine)}" for a in arches]
+            table.append([_short(f"{len(mine)} kernel sets in {component}", name_width), "kernel-sets", *counts])
+    if table:
+        _table(out, ["library / kernel set / database", "kind", *arches], table)
+    if len(listed) > len(shown):
+        out.line(f"  {len(listed) - len(shown)} more rows (see --json)", "dim")
     if any(c.generic for cells in matrix.cells for c in cells.values()):
         out.line("  * only through generic code objects (code object v6 runtimes)", "dim")
     for name, cells in matrix.components.items():
         summary = ", ".join(f"{arch} {status}" for arch, status in cells.items())
-        out.line(f"  component {name}: {summary}", "dim")
+        out.wrapped(f"component {name}: {summary}", 2, "dim")
+
+
+def _short(name: str, width: int) -> str:
+    return name if len(name) <= width else "..." + name[-(width - 3):]
+
+
+def _mark(cell) -> str:
+    mark = _CELL[cell.status]
+    if cell.status != "missing":
+        mark += " " + "".join(_SOURCE.get(s, "?") for s in cell.sources)
+    return mark + ("*" if cell.generic else "")
 
 
 def _declared(out: _Out, report: AuditReport) -> None:
@@ -145,7 +156,7 @@ def render(report: AuditReport, stream=None, width: int | None = None, color: bo
     groups = [(f.path, f) for f in report.files]
     groups += [(path, None) for path in dict.fromkeys(x.file for x in report.findings) if path not in known]
     with_findings = {f.file for f in report.findings}
-    quiet = [s for _p, s in groups if s and s.path not in with_findings and not s.code_objects]
+    quiet = [s for _p, s in groups if s and s.path not in with_findings]
     if len(quiet) > _MAX_QUIET:  # a site-packages audit: show what needs attention, count the rest
         groups = [(p, s) for p, s in groups if s not in quiet]
     else:
@@ -170,7 +181,10 @@ def render(report: AuditReport, stream=None, width: int | None = None, color: bo
             else:
                 out.line("  " + _kernel_line(summary), "dim")
     if quiet:
-        out.line(f"ok: {len(quiet)} more files without findings (see --json)", "pass")
+        objects = sum(len(q.code_objects) for q in quiet)
+        kernels = sum(len(o.kernels) for q in quiet for o in q.code_objects)
+        gpu = f" ({objects} code objects, {kernels} kernels)" if objects else ""
+        out.line(f"ok: {len(quiet)} more files without findings{gpu} (see --json)", "pass")
     _coverage(out, report)
     _declared(out, report)
     skipped = {k: v for k, v in report.checks.items() if v != "ran"}

@@ -149,8 +149,12 @@ def test_corrupt_and_lying_compressed_bundles(builder, hip_bundle_parts):
              "huge": (huge, "over the")}
     for name, (blob, expected) in cases.items():
         lib = lib_with_fatbin(builder, f"lib{name}.so", blob)
-        report = run_audit([lib], limits=AuditLimits(max_bundle_bytes=16 << 20))
+        report = run_audit([lib], limits=AuditLimits(max_bundle_bytes=16 << 20, verify_bundle_hashes=True))
         assert any(f.check == "hip-fatbin" and expected in f.message for f in report.findings), (name, report.findings)
+    # by default the hash is not computed (clang checks it only in verbose mode): no finding, hash_ok unknown
+    unchecked = run_audit([lib_with_fatbin(builder, "libhash.so", wrong_hash)])
+    assert not [f for f in unchecked.findings if "MD5" in f.message]
+    assert unchecked.files[0].fatbin["bundles"][0]["compression"]["hash_ok"] is None
 
 
 def test_bundle_iteration_stops_at_the_first_bad_bundle():
@@ -174,8 +178,8 @@ def test_gpu_extension_without_fatbin_is_a_cpu_only_build(builder, hip_fatbin_li
     assert not [f for f in gpu.findings if f.check == "gpu-extension"]
 
 
-def test_large_decompressed_bundles_spill_to_a_mapped_file(builder, hip_bundle_parts, monkeypatch):
-    """Past SPILL_BYTES a decompressed bundle lives in a temporary file, not in memory: same results."""
+def test_large_decompressed_code_objects_are_read_up_to_their_notes(builder, hip_bundle_parts, monkeypatch):
+    """Past SPILL_BYTES only a code object's headers and PT_NOTE metadata are kept: same results."""
     plain = hip_bundle_parts["fat"].read_bytes()
     lib = lib_with_fatbin(builder, "libspill.so", ccob(plain, 3, "zstd") + b"\0" * 7 + ccob(plain, 2, "zlib"))
     in_memory = run_audit([lib])
