@@ -79,8 +79,9 @@ def from_dpkg(root: str) -> list[Declaration]:
             continue
         fields = parse_control(stanza)
         declaration = from_control(fields, "dpkg-status")
-        if declaration is None or "installed" not in fields.get("Status", "installed"):
-            continue
+        state = fields.get("Status", "").split()[-1:]  # "install ok installed": the last word is the state
+        if declaration is None or state in (["not-installed"], ["config-files"]):
+            continue  # only packages whose files are on disk
         arch = fields.get("Architecture", "")
         for name in (f"{declaration.package}:{arch}.list", f"{declaration.package}.list"):
             listing = os.path.join(root, "var/lib/dpkg/info", name)

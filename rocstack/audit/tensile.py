@@ -4,8 +4,9 @@ Layout (Tensile's lazy loading, as Debian's ROCm 7 packages ship it): one index 
 arch, ``TensileLibrary_lazy_<arch>.dat`` (msgpack); its leaves are ``Placeholder``
 entries naming a library ``P`` (``TensileLibrary_Type_HH_..._gfx942``) that the runtime
 loads on first use from ``P.dat`` (msgpack solutions) plus the code objects ``P.co``
-(assembly kernels; a compressed offload bundle in ROCm 7) and ``P_<arch>*.hsaco``
-(source kernels, per xnack mode). A GPU whose arch has no index gets no GEMM at all
+(assembly kernels; a compressed offload bundle in ROCm 7) and the source kernels,
+one file per xnack mode: ``P-xnack+.hsaco`` when ``P`` ends with the arch,
+``P_gfx90a-xnack+.hsaco`` for the arch-independent ``..._fallback`` libraries. A GPU whose arch has no index gets no GEMM at all
 (rocBLAS: "Cannot read .../TensileLibrary_lazy_<arch>.dat"); a placeholder whose files
 are missing fails the first call that needs it.
 
@@ -26,8 +27,8 @@ from rocstack.audit.devicecode import DATABASE, KERNEL_DATABASE, DeviceRow, Devi
 from rocstack.audit.report import CHECK_INPUT, CHECK_IO, AuditReport
 
 INDEX = re.compile(r"^Tensile(?:Lite)?Library(?:_lazy)?_(?P<arch>gfx[0-9a-f]+)\.dat$")
-# P_gfx90a.hsaco, P_gfx90a-xnack+.hsaco: the source kernels of placeholder P, per xnack mode
-_SOURCE_KERNELS = re.compile(r"^(?P<base>.+)_(?P<arch>gfx[0-9a-f]+)(?:[-:](?:xnack|sramecc)[+-])*\.hsaco$")
+# a source-kernel file's feature suffix: P_gfx90a-xnack+.hsaco, P_CU104_gfx90a-xnack-.hsaco
+_FEATURE_SUFFIX = re.compile(r"(?:[-:](?:xnack|sramecc)[+-])+$")
 _MAX_INDEX_BYTES = 64 << 20  # an index is kilobytes to a few megabytes; decode nothing larger
 _MAX_DAT_BYTES = 1 << 30  # one solution library (hipBLASLt's largest is 9 MB)
 _SHOWN = 5
@@ -92,13 +93,12 @@ def _read_index(path: str) -> tuple[set[str], set[str]]:
     return placeholders, processors
 
 
-def _source_kernels(directory: TensileDirectory) -> dict[tuple[str, str], list[str]]:
-    """(placeholder, arch) -> its source-kernel files (``P_gfx90a-xnack+.hsaco``, one per xnack mode)."""
-    out: dict[tuple[str, str], list[str]] = {}
+def _source_kernels(directory: TensileDirectory) -> dict[str, list[str]]:
+    """File stem without its feature suffix -> source-kernel files (one per xnack mode)."""
+    out: dict[str, list[str]] = {}
     for name in sorted(directory.units):
-        match = _SOURCE_KERNELS.match(name)
-        if match:
-            out.setdefault((match["base"], match["arch"]), []).append(name)
+        if name.endswith(".hsaco"):
+            out.setdefault(_FEATURE_SUFFIX.sub("", name[:-len(".hsaco")]), []).append(name)
     return out
 
 
@@ -143,8 +143,10 @@ def audit_directory(report: AuditReport, directory: TensileDirectory) -> tuple[D
             claimed.add(placeholder + ".dat")
             if placeholder + ".dat" not in directory.dat_files:
                 missing_dat.append(placeholder + ".dat")
+            # assembly kernels P.co; source kernels P[-xnack±].hsaco when P names the arch (P_..._gfx90a),
+            # P_<arch>[-xnack±].hsaco when it does not (the arch-independent "_fallback" libraries)
             names = (([placeholder + ".co"] if placeholder + ".co" in directory.units else [])
-                     + sources.get((placeholder, arch), []))
+                     + sources.get(placeholder, []) + sources.get(f"{placeholder}_{arch}", []))
             claimed.update(names)
             if not names:
                 missing_code.append(placeholder + ".co")

@@ -7,9 +7,12 @@ installs them (g++, binutils, hipcc, clang-offload-bundler-19, llvm-19).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: debian_packages is shared by suites
 
 from audit_helpers import Builder, need_tool, run
 
