@@ -36,6 +36,8 @@ from rocstack.errors import RocstackError
 _LIBRARY_NAME = re.compile(r"\.so(?:\.[0-9][0-9A-Za-z_]*)*$")  # libfoo.so, libfoo.so.5.2 (not libfoo.so.c)
 _CHUNK = 1 << 20
 TENSILE_DATA, KERNEL_DB = "tensile-data", "kernel-db"
+# names that promise device code or a kernel database: one that cannot be read is a finding
+_CODE_SUFFIXES = (".co", ".hsaco", ".dat", ".kdb", ".kpack")
 
 
 @dataclass(frozen=True)
@@ -188,9 +190,9 @@ def _walk(top: str, inputs: Inputs, seen: set[str], limits: AuditLimits, compone
                 _unpack_wheel(path, inputs, limits, component)
             elif name.endswith(".deb"):
                 _unpack_deb(path, inputs, limits, component)
-            elif is_library_name(name) or magic.worth_sniffing(name):
-                if not is_library_name(name) and not os.path.isfile(path):
-                    continue  # a FIFO or socket without a library name is not ours to report
+            elif is_library_name(name) or name.endswith(_CODE_SUFFIXES):
+                _add(inputs, seen, path, path, rel, component)  # reported even when it cannot be read
+            elif magic.worth_sniffing(name) and os.path.isfile(path):
                 _add(inputs, seen, path, path, rel, component)
 
 

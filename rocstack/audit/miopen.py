@@ -23,7 +23,8 @@ from rocstack.audit.codeobject import CodeObject, parse_code_object
 from rocstack.audit.devicecode import KERNEL_DATABASE, DeviceUnit
 from rocstack.audit.elf import ELF_MAGIC, ElfError
 
-NAME = re.compile(r"^(?P<arch>gfx[0-9][0-9a-f]{1,3})")
+# gfx90a68.kdb, gfx942130.kdb, gfx1030_36.kdb: the arch, then the CU count (hex or after "_")
+NAME = re.compile(r"^(?P<arch>gfx(?:1[0-9]{3}|[6-9][0-9a-f]{2}))")
 _COLUMNS = {"kernel_name", "kernel_args", "kernel_blob", "uncompressed_size"}
 _MAX_BLOB = 256 << 20
 _SHOWN = 5

@@ -56,9 +56,9 @@ def is_msgpack(path: str, size: int) -> str | None:
             unpacker = msgpack.Unpacker(handle, read_size=1 << 20, max_buffer_size=max(size, 1 << 20))
             unpacker.skip()
             if handle.read(1) or unpacker.tell() != size:
-                return f"trailing bytes after the msgpack object (at {unpacker.tell()} of {size})"
+                return f"not msgpack (one object ends at byte {unpacker.tell()} of {size}, then garbage)"
     except msgpack.OutOfData:
-        return f"truncated: the msgpack object ends past the {size}-byte file"
+        return f"not msgpack, or truncated (the object runs past the {size}-byte file)"
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         return f"not msgpack ({type(exc).__name__}: {exc})"
     return None
@@ -122,7 +122,7 @@ def audit_directory(report: AuditReport, directory: TensileDirectory) -> tuple[D
                        hint="check the file's permissions; the library fails when it needs this file")
             continue
         if problem:
-            report.add(CHECK_INPUT, "error", label, f"Tensile library file is {problem}",
+            report.add(CHECK_INPUT, "error", label, f"Tensile library file {problem}",
                        hint="reinstall the package: the library fails to load this kernel database")
     for name in directory.indexes:
         match = INDEX.match(name)

@@ -35,12 +35,6 @@ def bundler_list(command: list[str], path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def bundler21():
-    """sid's clang-offload-bundler-21 (reads CCOB v3), run through sid's own loader."""
-    return debian.sid_command(debian.LLVM21_TOOLS, "usr/lib/llvm-21/bin/clang-offload-bundler")
-
-
-@pytest.fixture(scope="module")
 def readobj21():
     return debian.sid_command(debian.LLVM21_TOOLS, "usr/lib/llvm-21/bin/llvm-readobj")
 
