@@ -1,4 +1,4 @@
-"""Benchmark: `rocstack audit` of a large real library against the upstream shell method, same run.
+"""Benchmark: `rocstack audit` of large real libraries beside independent tools, in the same run.
 
 The library is libtorch_cpu.so from the installed torch wheel (override with --lib).
 Peers, each in its own process so its peak RSS is its own (os.wait4):
@@ -12,10 +12,21 @@ Peers, each in its own process so its peak RSS is its own (os.wait4):
   RPATH, fat binary), timed inside the process and with interpreter start,
 - rocstack audit CLI: the console command end to end.
 
+- rocstack run_audit + table (no CLI): what ``rocstack audit`` costs once the CLI layer
+  imports lazily (the difference to the CLI row is the CLI's own start-up).
+
 ``--pad-gib N`` also audits a copy of the library padded to N GiB with an extra
 section, to show memory stays bounded when the file is huge.
 
-    python benchmarks/audit_bench.py [--lib PATH] [--repeat 5] [--pad-gib 1]
+``--device`` adds device code (issue 15): Debian's librocblas4 6.4.4 (a 1.02 GB
+``.hip_fatbin``, 66 bundles, ~106k kernels) and libhipblaslt1 7.1.1's Tensile ``library/``
+(718 standalone bundles, 6.7 GB of device code once decompressed), downloaded once into the
+test cache by tests/debian_packages.py, beside ``llvm-objdump-21 --offloading`` (sid's LLVM,
+extracts every code object to files) and ``clang-offload-bundler-19 --list`` (lists entries,
+one process per bundle file). Wall time, CPU time and peak RSS of each process (os.wait4):
+on a shared machine the CPU column is the one to compare.
+
+    python benchmarks/audit_bench.py [--lib PATH] [--repeat 5] [--pad-gib 1] [--device]
 """
 
 from __future__ import annotations
@@ -39,6 +50,17 @@ report = run_audit([sys.argv[1]], policy=load_policy("manylinux_2_28"))
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "audit_s": t2 - t1, "findings": len(report.findings),
                   "verdict": report.verdict}))
+"""
+
+_TABLE_CHILD = """
+import io, sys
+from rocstack.arches import parse_arch_list
+from rocstack.audit import load_policy, run_audit
+from rocstack.audit.table import render
+targets = parse_arch_list(sys.argv[2]) if len(sys.argv) > 2 else []
+report = run_audit([sys.argv[1]], targets=targets, policy=load_policy("manylinux_2_28"))
+render(report, io.StringIO())
+print(report.verdict)
 """
 
 _PYELFTOOLS_CHILD = """
@@ -127,6 +149,11 @@ def bench(lib: str, repeat: int) -> list[dict]:
     rows.append({"method": "rocstack run_audit incl. python start+imports", "median_s": statistics.median(times),
                  "min_s": min(times), "peak_rss_mib": peak})
 
+    child = [sys.executable, "-c", _TABLE_CHILD, lib]
+    med, low, _ = timed(child, repeat)
+    rows.append({"method": "rocstack run_audit + table, whole process (no CLI)", "median_s": med, "min_s": low,
+                 "peak_rss_mib": measure_peak(child)})
+
     cli = [shutil.which("rocstack") or "rocstack", "audit", lib, "--policy", "manylinux_2_28", "--json"]
     med, low, _ = timed(cli, repeat)
     rows.append({"method": "rocstack audit CLI (--json)", "median_s": med, "min_s": low,
@@ -174,6 +201,8 @@ def main() -> None:
     parser.add_argument("--lib", default=None, help="library to audit (default: torch's libtorch_cpu.so)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pad-gib", type=float, default=0.0, help="also audit a copy padded to this many GiB")
+    parser.add_argument("--device", action="store_true",
+                        help="also audit Debian's librocblas4 and hipBLASLt beside LLVM's tools (downloads ~440 MB once)")
     args = parser.parse_args()
     lib = args.lib or default_lib()
     if not os.path.isfile(lib):
@@ -186,6 +215,10 @@ def main() -> None:
             big = padded_copy(lib, args.pad_gib, folder)
             big_size = os.path.getsize(big) / (1 << 30)
             print_table(f"same library padded to {big_size:.2f} GiB", bench(big, max(1, args.repeat // 2)))
+    if args.device:
+        from audit_device_bench import main as device
+
+        device(max(1, args.repeat // 2))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,11 @@ queries it. Target IDs follow LLVM's AMDGPUUsage "Target ID" grammar:
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Iterable, Literal
 
 from rocstack.errors import ArchError
@@ -71,8 +70,8 @@ class Arch:
 
 @lru_cache(maxsize=1)
 def _registry() -> dict:
-    text = resources.files("rocstack").joinpath("data/arches.json").read_text()
-    return json.loads(text)
+    # a plain file read: importlib.resources costs the audit's start-up more than the table itself
+    return json.loads((Path(__file__).resolve().parent / "data" / "arches.json").read_text())
 
 
 @lru_cache(maxsize=1)
@@ -194,6 +193,8 @@ def get_arch(name: str) -> Arch:
             f"unknown arch '{name}': that is a product name, {name.upper()} is {product_arch}",
             f"use --arch {product_arch} (known arches: {known})",
         )
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(name.lower(), list(arches), n=1, cutoff=0.6)
     suggestion = f"did you mean {close[0]}? " if close else ""
     raise ArchError(f"unknown arch '{name}'", f"{suggestion}known arches: {known}")

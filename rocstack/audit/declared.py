@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 
 from rocstack.arches import generic_targets, therock_family
 from rocstack.audit.devicecode import KPACK, DeviceRow
@@ -96,6 +95,8 @@ def from_dpkg(root: str) -> list[Declaration]:
 
 def from_wheel_metadata(text: str, source: str = "wheel-metadata") -> Declaration | None:
     """TheRock-style device requirements/extras in a wheel's METADATA; None when it names none."""
+    from email.parser import HeaderParser  # only wheels need it: keep the audit's start-up short
+
     meta = HeaderParser().parsestr(text)
     targets: list[str] = []
     for requirement in meta.get_all("Requires-Dist") or []:

@@ -29,7 +29,6 @@ import zipfile
 from dataclasses import dataclass, field
 
 from rocstack.audit import magic
-from rocstack.audit.debfile import DebError, extract
 from rocstack.audit.declared import Declaration, from_wheel_metadata
 from rocstack.errors import RocstackError
 
@@ -292,6 +291,8 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str) -> st
 
 
 def _unpack_deb(deb: str, inputs: Inputs, limits: AuditLimits, component: str) -> None:
+    from rocstack.audit.debfile import DebError, extract  # tar/xz/bz2 readers: only for .deb inputs
+
     root = tempfile.mkdtemp(prefix="rocstack-audit-deb-")
     inputs._temp.append(root)
     try:
