@@ -178,14 +178,22 @@ def padded_copy(lib: str, gib: float, folder: str) -> str:
     return out
 
 
-def print_table(title: str, rows: list[dict]) -> None:
+def print_markdown(title: str, header: list[str], lines: list[list[str]]) -> None:
+    """A markdown table: first column left-aligned, the others right-aligned."""
     print(f"\n{title}\n")
-    print("| method | median s | min s | peak RSS MiB |")
-    print("|---|---:|---:|---:|")
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
+    for line in lines:
+        print("| " + " | ".join(line) + " |")
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    lines = []
     for row in rows:
         note = f" ({row['note']})" if row.get("note") else ""
         rss = "-" if row["peak_rss_mib"] != row["peak_rss_mib"] else f"{row['peak_rss_mib']:.0f}"
-        print(f"| {row['method']}{note} | {row['median_s']:.3f} | {row['min_s']:.3f} | {rss} |")
+        lines.append([row["method"] + note, f"{row['median_s']:.3f}", f"{row['min_s']:.3f}", rss])
+    print_markdown(title, ["method", "median s", "min s", "peak RSS MiB"], lines)
 
 
 def default_lib() -> str:

@@ -84,11 +84,10 @@ def hipblaslt_rows(library: Path, repeat: int) -> list[dict]:
 
 
 def print_rows(title: str, rows: list[dict]) -> None:
-    print(f"\n{title}\n")
-    print("| method | wall s | CPU s | peak RSS MiB |")
-    print("|---|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['method']} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} | {row['peak_rss_mib']:.0f} |")
+    from audit_bench import print_markdown
+
+    print_markdown(title, ["method", "wall s", "CPU s", "peak RSS MiB"],
+                   [[r["method"], f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}", f"{r['peak_rss_mib']:.0f}"] for r in rows])
 
 
 def main(repeat: int) -> None:

@@ -158,13 +158,8 @@ def check(report: AuditReport, matrix: Matrix, targets: list[TargetID]) -> None:
             if statuses.get(arch) == MISSING:
                 kinds = _count_kinds([matrix.rows[i] for i in indexes])
                 built = sorted({t for i in indexes for u in matrix.rows[i].units for t in u.targets})
-                report.add(CHECK_ARCH, "error", component,
-                           f"no code for {arch} anywhere in it ({kinds}): loading it there fails with "
-                           f"hipErrorNoBinaryForGpu ('Unable to find code object for all current devices'); "
-                           f"{_why_missing(device, built)}",
-                           evidence="built for: " + (", ".join(built[:40]) or "nothing"),
-                           hint=f"rebuild or install it for {device.processor} (PYTORCH_ROCM_ARCH / GPU_TARGETS / "
-                                "the package's device variant)")
+                _no_binary(report, component, f"no code for {arch} anywhere in it ({kinds}): loading it there fails",
+                           _why_missing(device, built), built, device)
                 continue
             _row_findings(report, matrix, indexes, device)
 
@@ -187,13 +182,8 @@ def _row_findings(report: AuditReport, matrix: Matrix, indexes: list[int], devic
         built = sorted({t for u in row.units for t in u.targets})
         why = _why_missing(device, built) if c.status == MISSING else c.detail
         what = "kernel database" if row.kind == DATABASE else "library"
-        report.add(CHECK_ARCH, "error", row.name,
-                   f"{what} {'lacks' if c.status == MISSING else 'only partly covers'} {arch}: "
-                   f"hipErrorNoBinaryForGpu ('Unable to find code object for all current devices') when its "
-                   f"kernels run there; {why}",
-                   evidence="built for: " + (", ".join(built[:40]) or "nothing"),
-                   hint=f"rebuild with --offload-arch={device.processor} (PYTORCH_ROCM_ARCH / GPU_TARGETS / "
-                        "HIP_ARCHITECTURES) or install the package built for it")
+        _no_binary(report, row.name, f"{what} {'lacks' if c.status == MISSING else 'only partly covers'} {arch}: "
+                                     "its kernels fail there", why, built, device)
     if missing_sets:
         component = matrix.rows[indexes[0]].component
         more = f" (+{len(missing_sets) - _SHOWN} more)" if len(missing_sets) > _SHOWN else ""
@@ -203,6 +193,14 @@ def _row_findings(report: AuditReport, matrix: Matrix, indexes: list[int], devic
                    evidence=", ".join(missing_sets[:_SHOWN]) + more,
                    hint="if these kernels are meant for other arches only, nothing to do; else build them for "
                         f"{device.processor}")
+
+
+def _no_binary(report: AuditReport, where: str, what: str, why: str, built: list[str], device: TargetID) -> None:
+    report.add(CHECK_ARCH, "error", where,
+               f"{what} with hipErrorNoBinaryForGpu ('Unable to find code object for all current devices'); {why}",
+               evidence="built for: " + (", ".join(built[:40]) or "nothing"),
+               hint=f"rebuild with --offload-arch={device.processor} (PYTORCH_ROCM_ARCH / GPU_TARGETS / "
+                    "HIP_ARCHITECTURES) or install the package built for it")
 
 
 def _why_missing(device: TargetID, built: list[str]) -> str:

@@ -49,17 +49,22 @@ class _Audit(HostChecks):
             entry.dat_files.append(os.path.basename(item.path))
             return
         summary = FileSummary(item.label, "other-elf", _size(item.path))
+        if item.kind not in _DEVICE_FILES and item.kind != KERNEL_DB:
+            self.elf_file(item, summary)
+            return
         try:
-            if item.kind == KERNEL_DB:
-                self.kernel_db(item, summary)
-            elif item.kind in _DEVICE_FILES:
-                self.device_file(item, summary)
-            else:
-                self.elf_file(item, summary)
-                return
+            self._guarded(item, self.kernel_db if item.kind == KERNEL_DB else self.device_file, summary)
         except OSError as exc:
             self._unreadable(item, exc)
             return
+        self.report.files.append(summary)
+
+    def _guarded(self, item: InputFile, check, summary: FileSummary) -> None:
+        """Run one file's check; damage becomes a finding, OSError goes to the caller."""
+        try:
+            check(item, summary)
+        except OSError:
+            raise
         except (ElfError, BundleError, KdbError) as exc:
             self.report.add(CHECK_INPUT, "error", item.label, f"corrupt: {str(exc).replace(item.label + ': ', '', 1)}",
                             hint="rebuild or re-download the file")
@@ -67,7 +72,6 @@ class _Audit(HostChecks):
             self.report.add(CHECK_INPUT, "error", item.label,
                             f"the audit of this file failed: {type(exc).__name__}: {exc}",
                             hint="this is a rocstack bug: report it with the file")
-        self.report.files.append(summary)
 
     def _unreadable(self, item: InputFile, exc: OSError) -> None:
         if exc.errno == errno.ELOOP:
@@ -117,28 +121,23 @@ class _Audit(HostChecks):
             self.report.files.append(FileSummary(item.label, "unreadable", _size(item.path)))
             return
         self.report.files.append(summary)
-        try:
-            if lib.elf.machine == EM_AMDGPU:  # named on the command line: sniffed as such already otherwise
-                summary.kind = "code-object"
-                obj, unit = audit_code_object_file(item.label, lib.elf.buf)
-                summary.code_objects = [obj]
-                check_code_objects(self.report, item.label, [obj])
-                self.file_units.append((item, unit))
-            elif lib.elf.machine != EM_X86_64:
-                self.report.add(CHECK_INPUT, "warning", item.label,
-                                f"e_machine {lib.elf.machine} is neither x86_64 (62) nor AMDGPU (224): not audited",
-                                hint="audit it on (or with a sysroot of) its own architecture")
-            elif lib.elf.type in (ET_DYN, ET_EXEC):
-                self.host_object(item, lib, summary)
-                if lib.elf.section(FATBIN_SECTION) is not None:
-                    self.fat_binary(item, lib, summary)
-        except (ElfError, BundleError) as exc:
-            self.report.add(CHECK_INPUT, "error", item.label, f"corrupt: {str(exc).replace(item.label + ': ', '', 1)}",
-                            hint="rebuild or re-download the file")
-        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the audit of the others
-            self.report.add(CHECK_INPUT, "error", item.label,
-                            f"the audit of this file failed: {type(exc).__name__}: {exc}",
-                            hint="this is a rocstack bug: report it with the file")
+        self._guarded(item, lambda item, summary: self.loaded_elf(item, lib, summary), summary)
+
+    def loaded_elf(self, item: InputFile, lib, summary: FileSummary) -> None:
+        if lib.elf.machine == EM_AMDGPU:  # named on the command line: sniffed as such already otherwise
+            summary.kind = "code-object"
+            obj, unit = audit_code_object_file(item.label, lib.elf.buf)
+            summary.code_objects = [obj]
+            check_code_objects(self.report, item.label, [obj])
+            self.file_units.append((item, unit))
+        elif lib.elf.machine != EM_X86_64:
+            self.report.add(CHECK_INPUT, "warning", item.label,
+                            f"e_machine {lib.elf.machine} is neither x86_64 (62) nor AMDGPU (224): not audited",
+                            hint="audit it on (or with a sysroot of) its own architecture")
+        elif lib.elf.type in (ET_DYN, ET_EXEC):
+            self.host_object(item, lib, summary)
+            if lib.elf.section(FATBIN_SECTION) is not None:
+                self.fat_binary(item, lib, summary)
 
     def fat_binary(self, item: InputFile, lib, summary: FileSummary) -> None:
         summary.fatbin, objects, units = audit_library_fatbin(self.report, item.label, lib.elf,
