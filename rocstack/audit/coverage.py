@@ -158,8 +158,9 @@ def check(report: AuditReport, matrix: Matrix, targets: list[TargetID]) -> None:
             if statuses.get(arch) == MISSING:
                 kinds = _count_kinds([matrix.rows[i] for i in indexes])
                 built = sorted({t for i in indexes for u in matrix.rows[i].units for t in u.targets})
+                units = [u for i in indexes for u in matrix.rows[i].units]
                 _no_binary(report, component, f"no code for {arch} anywhere in it ({kinds}): loading it there fails",
-                           _why_missing(device, built), built, device)
+                           _why_missing(device, built, units), built, device)
                 continue
             _row_findings(report, matrix, indexes, device)
 
@@ -180,7 +181,7 @@ def _row_findings(report: AuditReport, matrix: Matrix, indexes: list[int], devic
             missing_sets.append(row.name)
             continue
         built = sorted({t for u in row.units for t in u.targets})
-        why = _why_missing(device, built) if c.status == MISSING else c.detail
+        why = _why_missing(device, built, row.units) if c.status == MISSING else c.detail
         what = "kernel database" if row.kind == DATABASE else "library"
         _no_binary(report, row.name, f"{what} {'lacks' if c.status == MISSING else 'only partly covers'} {arch}: "
                                      "its kernels fail there", why, built, device)
@@ -203,7 +204,10 @@ def _no_binary(report: AuditReport, where: str, what: str, why: str, built: list
                     "HIP_ARCHITECTURES) or install the package built for it")
 
 
-def _why_missing(device: TargetID, built: list[str]) -> str:
+def _why_missing(device: TargetID, built: list[str], units: list[DeviceUnit] = ()) -> str:
+    unread = sorted({p for u in units if not u.targets for p in u.problems})
+    if not built and unread:
+        return "its code objects could not be read: " + "; ".join(unread)
     same = [t for t in built if t.split(":")[0] == device.processor]
     if same:
         return f"the {device.processor} code objects ({', '.join(same)}) need other xnack/sramecc settings than {device}"

@@ -186,7 +186,13 @@ def audit_library_fatbin(report: AuditReport, label: str, elf: ElfFile, max_unco
     if is_split_library(elf, wrappers):
         summary = {"section_size": 0, "bundles": [], "targets": [], "split": "kpack",
                    "wrappers": [w.kind for w in wrappers]}
-        return summary, [], split_library_units(label, wrappers)
+        units = split_library_units(label, wrappers)
+        if any(u.problems and not u.targets for u in units):
+            report.add(CHECK_FATBIN, "warning", label,
+                       f"its device code is split out into .kpack archives ({len(units)} wrappers): not verified",
+                       evidence="; ".join(sorted({p for u in units for p in u.problems})),
+                       hint="audit with a rocstack that resolves kpack archives (issue 16)")
+        return summary, [], units
     section = elf.section(FATBIN_SECTION)
     summary, objects, units = audit_bundles(report, label, elf.buf, elf.base + section.offset, section.size,
                                             max_uncompressed, FATBIN, FATBIN_SECTION, verify_hash)

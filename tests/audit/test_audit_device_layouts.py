@@ -256,3 +256,23 @@ def test_wheel_declaring_therock_device_packages(hip_fatbin_lib, tmp_path):
     found = {f.severity: f.message for f in report.findings if f.check == "declared-arches"}
     assert "declares gfx942 but ships no code for it" in found["error"]
     assert "ships code for gfx1030, which it does not declare" in found["warning"]
+
+
+def test_kpack_split_library_is_never_a_pass_nor_no_gpu_code(hip_fatbin_lib, tmp_path):
+    """HIPK wrappers (TheRock's kpack split): where rocstack/audit/kpack.py plugs in; until then, unverified."""
+    need_tool("objcopy")
+    lib = tmp_path / "libsplit.so"
+    segment = tmp_path / "segment.bin"
+    run(["objcopy", "--dump-section", f".hipFatBinSegment={segment}", str(hip_fatbin_lib), str(lib)])
+    data = bytearray(segment.read_bytes())
+    struct.pack_into("<I", data, 0, 0x4B504948)  # HIPK
+    segment.write_bytes(bytes(data))
+    run(["objcopy", "--update-section", f".hipFatBinSegment={segment}", str(lib)])
+    plain = run_audit([lib])
+    [warning] = [f for f in plain.findings if f.check == "hip-fatbin"]
+    assert warning.severity == "warning" and ".kpack archives" in warning.message
+    assert plain.files[0].fatbin["split"] == "kpack" and plain.files[0].fatbin["wrappers"] == ["HIPK"]
+    [unit] = plain.coverage.to_dict()["rows"][0]["units"]
+    assert unit["source"] == "kpack" and unit["where"] == "wrapper 0 (co_index 0)" and unit["problems"]
+    [error] = arch_errors(run_audit([lib], targets=parse_arch_list("gfx90a")))
+    assert "its code objects could not be read" in error.message and "no code object" not in error.message
