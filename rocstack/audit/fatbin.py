@@ -21,14 +21,11 @@ and hashing costs as much as decompressing.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
-
-import zstandard
 
 PLAIN_MAGIC = b"__CLANG_OFFLOAD_BUNDLE__"
 CCOB_MAGIC = b"CCOB"
@@ -180,10 +177,19 @@ _DECOMPRESSOR: list = []
 
 def _zstd():
     """One zstd context for every stream: its window (up to 128 MB for bundles clang packed with
-    long-distance matching) is allocated once, not once per bundle file."""
+    long-distance matching) is allocated once, not once per bundle file. Imported on first use:
+    an audit without compressed bundles does not pay for the module."""
     if not _DECOMPRESSOR:
+        import zstandard
+
         _DECOMPRESSOR.append(zstandard.ZstdDecompressor())
     return _DECOMPRESSOR[0]
+
+
+def _zstd_error():
+    import zstandard
+
+    return zstandard.ZstdError
 
 
 class _Inflater:
@@ -191,7 +197,7 @@ class _Inflater:
 
     def __init__(self, method: int, source: _Source, limit: int, verify_hash: bool = False):
         self.method, self.limit, self.total = method, limit, 0
-        self.md5 = hashlib.md5() if verify_hash else None
+        self.md5 = __import__("hashlib").md5() if verify_hash else None
         self._pending = b""
         if method == 1:
             self._reader = _zstd().stream_reader(source, read_size=_CHUNK)
@@ -215,7 +221,7 @@ class _Inflater:
                 if tail and self._zlib.unconsumed_tail == tail:
                     raise BundleError("zlib stream makes no progress")
             return b""
-        except (zlib.error, zstandard.ZstdError) as exc:
+        except (zlib.error, _zstd_error()) as exc:
             raise BundleError(f"corrupt {_METHODS[self.method]} stream: {exc}") from None
 
     def read(self, size: int) -> bytes:
@@ -251,7 +257,7 @@ class _Inflater:
                 want = min(size, _CHUNK, self.limit - self.total)
                 try:
                     got = self._reader.readinto(scratch[:want]) if want > 0 else 0
-                except zstandard.ZstdError as exc:
+                except _zstd_error() as exc:
                     raise BundleError(f"corrupt zstd stream: {exc}") from None
                 self.total += got
             else:

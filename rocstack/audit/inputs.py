@@ -22,10 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
 import stat
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 
 from rocstack.audit import magic
@@ -74,6 +71,8 @@ class Inputs:
     _temp: list[str] = field(default_factory=list)
 
     def cleanup(self) -> None:
+        import shutil
+
         for path in self._temp:
             shutil.rmtree(path, ignore_errors=True)
         self._temp.clear()
@@ -212,6 +211,9 @@ def _dist_info(folder: str, inputs: Inputs) -> None:
 
 
 def _unpack_wheel(wheel: str, inputs: Inputs, limits: AuditLimits, component: str) -> None:
+    import tempfile
+    import zipfile  # only wheels need it: keep the audit's start-up short
+
     try:
         archive = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
@@ -272,8 +274,10 @@ def _unpack_wheel(wheel: str, inputs: Inputs, limits: AuditLimits, component: st
         inputs.declarations.append(declaration)
 
 
-def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str) -> str | None:
+def _extract(archive, info, target: str) -> str | None:
     """Stream one member to ``target``; zipfile stops at the declared size and checks the CRC."""
+    import zipfile
+
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:
         with archive.open(info) as src, open(target, "wb") as dst:
@@ -291,6 +295,8 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str) -> st
 
 
 def _unpack_deb(deb: str, inputs: Inputs, limits: AuditLimits, component: str) -> None:
+    import tempfile
+
     from rocstack.audit.debfile import DebError, extract  # tar/xz/bz2 readers: only for .deb inputs
 
     root = tempfile.mkdtemp(prefix="rocstack-audit-deb-")

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import bz2
 import re
-import sqlite3
 import zlib
-from urllib.parse import quote
 
 from rocstack.audit.codeobject import CodeObject, parse_code_object
 from rocstack.audit.devicecode import KERNEL_DATABASE, DeviceUnit
@@ -52,6 +50,9 @@ def _inflate(blob: bytes, size: int) -> bytes:
 
 def audit_kdb(path: str, label: str) -> tuple[list[CodeObject], DeviceUnit]:
     """The code objects of one kdb and its unit (targets found, problems per bad row); KdbError if unreadable."""
+    import sqlite3  # only kernel databases need it
+    from urllib.parse import quote
+
     uri = "file:" + quote(path) + "?mode=ro&immutable=1"
     try:
         db = sqlite3.connect(uri, uri=True)

@@ -16,7 +16,6 @@ from rocstack.audit.gpu import check_code_objects
 from rocstack.audit.host import HostChecks
 from rocstack.audit.inputs import KERNEL_DB, TENSILE_DATA, AuditLimits, InputFile, collect_inputs
 from rocstack.audit.kernelsets import group
-from rocstack.audit.miopen import KdbError, audit_kdb
 from rocstack.audit.policy import AuditPolicy
 from rocstack.audit.report import (ALL_CHECKS, CHECK_ARCH, CHECK_CODE_OBJECT, CHECK_GPU_EXT, CHECK_INPUT, CHECK_IO,
                                    CHECK_PRELOAD, CHECK_REQUIRED, AuditReport, FileSummary)
@@ -65,7 +64,7 @@ class _Audit(HostChecks):
             check(item, summary)
         except OSError:
             raise
-        except (ElfError, BundleError, KdbError) as exc:
+        except (ElfError, BundleError) as exc:
             self.report.add(CHECK_INPUT, "error", item.label, f"corrupt: {str(exc).replace(item.label + ': ', '', 1)}",
                             hint="rebuild or re-download the file")
         except Exception as exc:  # noqa: BLE001 - one odd file must not abort the audit of the others
@@ -99,8 +98,13 @@ class _Audit(HostChecks):
         self.file_units.append((item, unit))
 
     def kernel_db(self, item: InputFile, summary: FileSummary) -> None:
+        from rocstack.audit.miopen import KdbError, audit_kdb  # sqlite3: only for kernel databases
+
         summary.kind = "kernel-database"
-        objects, unit = audit_kdb(item.path, item.label)
+        try:
+            objects, unit = audit_kdb(item.path, item.label)
+        except KdbError as exc:
+            raise BundleError(str(exc)) from None  # reported like any damaged device-code file
         summary.code_objects = objects
         check_code_objects(self.report, item.label, objects)
         folder = os.path.dirname(item.label)

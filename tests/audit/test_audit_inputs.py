@@ -143,3 +143,15 @@ def test_foreign_architecture_is_reported_not_resolved(builder, tmp_path):
     report = run_audit([foreign])
     [finding] = report.findings
     assert finding.severity == "warning" and "e_machine 183" in finding.message and report.exit_code == 0
+
+
+def test_broken_debian_packages_are_findings(tmp_path):
+    not_ar = tmp_path / "garbage_1.0_amd64.deb"
+    not_ar.write_bytes(b"this is not an ar archive")
+    truncated = tmp_path / "short_1.0_amd64.deb"
+    truncated.write_bytes(b"!<arch>\ndebian-binary   0           0     0     100644  4         `\n2.0\n"
+                          b"control.tar.xz  0           0     0     100644  999999    `\n\xfd7zXZ")
+    report = run_audit([not_ar, truncated])
+    messages = {os.path.basename(f.file): f.message for f in _besides_nothing_auditable(report)}
+    assert "not an ar archive" in messages[not_ar.name]
+    assert "runs past the end" in messages[truncated.name] and report.exit_code == 1
