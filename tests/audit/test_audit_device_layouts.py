@@ -276,3 +276,37 @@ def test_kpack_split_library_is_never_a_pass_nor_no_gpu_code(hip_fatbin_lib, tmp
     assert unit["source"] == "kpack" and unit["where"] == "wrapper 0 (co_index 0)" and unit["problems"]
     [error] = arch_errors(run_audit([lib], targets=parse_arch_list("gfx90a")))
     assert "its code objects could not be read" in error.message and "no code object" not in error.message
+
+
+GENERIC_SOURCE = """
+#define __global__ __attribute__((global))
+struct dim3 { unsigned x, y, z; };
+typedef struct ihipStream_t* hipStream_t;
+extern "C" int hipLaunchKernel(const void*, dim3, dim3, void**, unsigned long, hipStream_t);
+extern "C" __global__ void scale(float* x, float a) {
+#ifdef __HIP_DEVICE_COMPILE__
+  x[__builtin_amdgcn_workitem_id_x()] *= a;
+#endif
+}
+"""
+
+
+def test_generic_code_objects_from_clang(tmp_path):
+    """clang-19 (no ROCm headers or device libs) builds gfx942 plus two generic targets, code object v6."""
+    need_tool("clang-19", "objcopy", "clang-offload-bundler-19")
+    (tmp_path / "k.hip").write_text(GENERIC_SOURCE)
+    run(["clang-19", "-x", "hip", "-nogpulib", "-nogpuinc", "--offload-arch=gfx942", "--offload-arch=gfx11-generic",
+         "--offload-arch=gfx10-3-generic", "-mcode-object-version=6", "-fPIC", "-shared", "-o", "libgen.so", "k.hip"],
+        cwd=tmp_path)
+    lib = tmp_path / "libgen.so"
+    report = run_audit([lib], targets=parse_arch_list("gfx942,gfx1100,gfx1151,gfx1030,gfx90a"))
+    objects = {o.target_id: o for o in report.files[0].code_objects}
+    assert {t: (o.mach, o.code_object_version, o.generic_version) for t, o in objects.items()} == {
+        "gfx942": (0x4C, 6, None), "gfx11-generic": (0x54, 6, 1), "gfx10-3-generic": (0x53, 6, 1)}
+    run(["objcopy", "-O", "binary", "--only-section=.hip_fatbin", str(lib), str(tmp_path / "fat.bin")])
+    listed = run(["clang-offload-bundler-19", "--list", "--type=o", f"--input={tmp_path / 'fat.bin'}"]).split()
+    assert sorted(e["id"] for b in report.files[0].fatbin["bundles"] for e in b["entries"]) == sorted(listed)
+    coverage = {f.message.split()[0]: f.severity for f in report.findings if f.check == "arch-coverage"}
+    assert coverage == {"gfx1100": "info", "gfx1151": "info", "gfx1030": "info", "no": "error"}
+    [error] = arch_errors(report)
+    assert "gfx90a" in error.message
