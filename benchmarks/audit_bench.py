@@ -81,6 +81,27 @@ sys.stdout.write("\\n".join(s.name for s in elf.symbols()) + "\\n")
 """
 
 
+_MEASURE = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_pid, status, usage = os.wait4(proc.pid, 0)
+print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+      os.waitstatus_to_exitcode(status))
+"""
+
+
+def measured(cmd: list[str], cwd: str | None = None) -> tuple[float, float, float]:
+    """(wall s, cpu s, peak RSS MiB) of one process, started by a small helper (a child forked from
+    this process would count this process's own pages in its peak RSS)."""
+    out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], cwd=cwd, capture_output=True, text=True,
+                         check=True).stdout.split()
+    wall, cpu, rss, code = float(out[0]), float(out[1]), float(out[2]), int(out[3])
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])} failed with {code}")
+    return wall, cpu, rss
+
+
 def measure_peak(cmd: list[str], stdin: bytes | None = None) -> float:
     """Peak RSS of one run, measured in a fresh helper process so peers do not mask each other."""
     helper = (
@@ -161,6 +182,23 @@ def bench(lib: str, repeat: int) -> list[dict]:
     return rows
 
 
+def cpu_rows(lib: str, repeat: int) -> list[list[str]]:
+    """Whole-process CPU seconds (user + system): the comparison that survives a loaded machine."""
+    commands = {
+        "upstream: nm -gDCu": ["nm", "-gDCu", lib],
+        "upstream: objdump -TC": ["objdump", "-TC", lib],
+        "rocstack run_audit + table, whole process (no CLI)": [sys.executable, "-c", _TABLE_CHILD, lib],
+        "rocstack audit CLI (--json)": [shutil.which("rocstack") or "rocstack", "audit", lib, "--policy",
+                                        "manylinux_2_28", "--json"],
+    }
+    rows = []
+    for name, cmd in commands.items():
+        runs = [measured(cmd) for _ in range(repeat)]
+        rows.append([name, f"{statistics.median(r[0] for r in runs):.3f}", f"{statistics.median(r[1] for r in runs):.3f}",
+                     f"{max(r[2] for r in runs):.0f}"])
+    return rows
+
+
 def padded_copy(lib: str, gib: float, folder: str) -> str:
     """A copy of ``lib`` grown to ``gib`` GiB by an extra non-loaded section (objcopy --add-section)."""
     pad = os.path.join(folder, "pad.bin")
@@ -218,6 +256,8 @@ def main() -> None:
     size = os.path.getsize(lib) / (1 << 20)
     print(f"library: {lib} ({size:.0f} MiB); {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
     print_table(f"{os.path.basename(lib)}, {args.repeat} runs each", bench(lib, args.repeat))
+    print_markdown(f"{os.path.basename(lib)}: whole processes, median of {args.repeat} (load average "
+                   f"{os.getloadavg()[0]:.1f})", ["method", "wall s", "CPU s", "peak RSS MiB"], cpu_rows(lib, args.repeat))
     if args.pad_gib:
         with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
             big = padded_copy(lib, args.pad_gib, folder)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import debian_packages as debian  # noqa: E402 - the tests' cached Debian downloads
+from audit_bench import measured, print_markdown  # noqa: E402
 
 ROCBLAS4 = debian.Package("librocblas4", "6.4.4-4")  # 280 MB download, 3.9 GB unpacked
 
@@ -26,27 +27,6 @@ from rocstack.audit.table import render
 report = run_audit([sys.argv[1]], targets=parse_arch_list(sys.argv[2]))
 render(report, io.StringIO())
 """
-
-
-_MEASURE = """
-import os, subprocess, sys, time
-start = time.perf_counter()
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-_pid, status, usage = os.wait4(proc.pid, 0)
-print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-      os.waitstatus_to_exitcode(status))
-"""
-
-
-def measured(cmd: list[str], cwd: str | None = None) -> tuple[float, float, float]:
-    """(wall s, cpu s, peak RSS MiB) of one process, started by a small helper (a child forked from
-    this process would count this process's own pages in its peak RSS)."""
-    out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], cwd=cwd, capture_output=True, text=True,
-                         check=True).stdout.split()
-    wall, cpu, rss, code = float(out[0]), float(out[1]), float(out[2]), int(out[3])
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd[:4])} failed with {code}")
-    return wall, cpu, rss
 
 
 def _row(name: str, runs: list[tuple[float, float, float]]) -> dict:
@@ -84,8 +64,6 @@ def hipblaslt_rows(library: Path, repeat: int) -> list[dict]:
 
 
 def print_rows(title: str, rows: list[dict]) -> None:
-    from audit_bench import print_markdown
-
     print_markdown(title, ["method", "wall s", "CPU s", "peak RSS MiB"],
                    [[r["method"], f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}", f"{r['peak_rss_mib']:.0f}"] for r in rows])
 

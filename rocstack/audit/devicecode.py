@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from rocstack.audit.codeobject import CodeObject, parse_code_object
 from rocstack.audit.elf import SHT_NOBITS, ElfError, ElfFile
 from rocstack.audit.fatbin import BundleError, iter_bundles
+from rocstack.audit.magic import FATBIN_SECTION
 from rocstack.audit.report import CHECK_FATBIN, AuditReport
 
 FATBIN = "fatbin"
@@ -40,7 +41,6 @@ SOURCES = (FATBIN, BUNDLE_FILE, CODE_OBJECT, KERNEL_DATABASE, KPACK)
 LIBRARY, KERNEL_SET, DATABASE = "library", "kernel-set", "kernel-database"
 EVERY_UNIT, ANY_UNIT = "every-unit", "any-unit"
 
-FATBIN_SECTION = ".hip_fatbin"
 SEGMENT_SECTION = ".hipFatBinSegment"
 KPACK_REF_SECTION = ".rocm_kpack_ref"
 _WRAPPER = struct.Struct("<IIQQ")

@@ -27,8 +27,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
-PLAIN_MAGIC = b"__CLANG_OFFLOAD_BUNDLE__"
-CCOB_MAGIC = b"CCOB"
+from rocstack.audit.magic import CCOB_MAGIC, PLAIN_MAGIC
+
 _HEADER = {1: struct.Struct("<4sHHIQ"), 2: struct.Struct("<4sHHIIQ"), 3: struct.Struct("<4sHHQQQ")}
 _METHODS = {0: "zlib", 1: "zstd"}
 DEFAULT_MAX_UNCOMPRESSED = 4 << 30  # one decompressed bundle; RCCL 7.2's single bundle inflates to 1.2 GB

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 
 from rocstack.audit.context import PendingLibrary
-from rocstack.audit.devicecode import FATBIN_SECTION
 from rocstack.audit.elf import ElfError
+from rocstack.audit.magic import FATBIN_SECTION
 from rocstack.audit.policy import AuditPolicy
 from rocstack.audit.report import CHECK_GPU_EXT, AuditReport, FileSummary
 from rocstack.audit.resolve import LoadedLib, Loader

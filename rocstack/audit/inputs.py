@@ -26,7 +26,6 @@ import stat
 from dataclasses import dataclass, field
 
 from rocstack.audit import magic
-from rocstack.audit.declared import Declaration, from_wheel_metadata
 from rocstack.errors import RocstackError
 
 _LIBRARY_NAME = re.compile(r"\.so(?:\.[0-9][0-9A-Za-z_]*)*$")  # libfoo.so, libfoo.so.5.2 (not libfoo.so.c)
@@ -67,7 +66,7 @@ class Inputs:
     problems: list[InputProblem] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)  # unpacked wheel roots (they act as site-packages)
     components: list[str] = field(default_factory=list)
-    declarations: list[Declaration] = field(default_factory=list)
+    declarations: list = field(default_factory=list)  # declared.Declaration of wheels, .debs, dist-infos
     _temp: list[str] = field(default_factory=list)
 
     def cleanup(self) -> None:
@@ -196,6 +195,8 @@ def _walk(top: str, inputs: Inputs, seen: set[str], limits: AuditLimits, compone
 
 def _dist_info(folder: str, inputs: Inputs) -> None:
     """An installed wheel's declaration, with its files from RECORD (paths relative to site-packages)."""
+    from rocstack.audit.declared import from_wheel_metadata
+
     try:
         with open(os.path.join(folder, "METADATA"), encoding="utf-8", errors="replace") as handle:
             declaration = from_wheel_metadata(handle.read(), "wheel-metadata (installed)")
@@ -213,6 +214,8 @@ def _dist_info(folder: str, inputs: Inputs) -> None:
 def _unpack_wheel(wheel: str, inputs: Inputs, limits: AuditLimits, component: str) -> None:
     import tempfile
     import zipfile  # only wheels need it: keep the audit's start-up short
+
+    from rocstack.audit.declared import from_wheel_metadata
 
     try:
         archive = zipfile.ZipFile(wheel)

@@ -12,8 +12,10 @@ import os
 import struct
 
 from rocstack.audit.elf import ELF_MAGIC, EM_AMDGPU, EM_X86_64
-from rocstack.audit.fatbin import CCOB_MAGIC, PLAIN_MAGIC
 
+PLAIN_MAGIC = b"__CLANG_OFFLOAD_BUNDLE__"  # clang OffloadBundler: an uncompressed offload bundle
+CCOB_MAGIC = b"CCOB"  # a compressed offload bundle
+FATBIN_SECTION = ".hip_fatbin"  # where a host library carries its offload bundles
 SQLITE_MAGIC = b"SQLite format 3\x00"
 KPACK_MAGIC = b"KPAK"
 HEAD_BYTES = 64

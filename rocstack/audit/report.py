@@ -29,12 +29,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rocstack import __version__
-from rocstack.audit.codeobject import CodeObject
+
+if TYPE_CHECKING:  # the device-code modules load only when an audit meets device code
+    from rocstack.audit.codeobject import CodeObject
 
 SCHEMA = "rocstack.audit/v1"
+EMPTY_COVERAGE = {"arches": [], "rows": [], "components": []}  # the coverage of an audit that met no device code
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
@@ -129,7 +132,7 @@ class AuditReport:
             "checks": self.checks,
             "counts": {s: self.count(s) for s in SEVERITIES},
             "files": [f.to_dict() for f in self.files],
-            "coverage": self.coverage.to_dict() if self.coverage is not None else None,
+            "coverage": self.coverage.to_dict() if self.coverage is not None else EMPTY_COVERAGE,
             "declared": self.declared,
             "findings": [asdict(f) for f in self.findings],
         }

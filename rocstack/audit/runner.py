@@ -1,28 +1,32 @@
-"""``run_audit``: gather inputs, run every check on every file, return one AuditReport."""
+"""``run_audit``: gather inputs, run every check on every file, return one AuditReport.
+
+The device-code modules (bundles, code objects, kernel databases, the coverage matrix)
+are imported when the first piece of device code is met: auditing a host library alone
+costs no more start-up than the host checks need.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
+from typing import TYPE_CHECKING
 
-from rocstack.arches import TargetID
-from rocstack.audit import coverage, declared, magic
+from rocstack.audit import magic
 from rocstack.audit.context import settle
-from rocstack.audit.devicecode import (BUNDLE_FILE, DATABASE, FATBIN_SECTION, LIBRARY, DeviceRow, audit_bundles,
-                                       audit_code_object_file, audit_library_fatbin)
 from rocstack.audit.elf import EM_AMDGPU, EM_X86_64, ET_DYN, ET_EXEC, ElfError, MappedFile
-from rocstack.audit.fatbin import BundleError
-from rocstack.audit.gpu import check_code_objects
 from rocstack.audit.host import HostChecks
 from rocstack.audit.inputs import KERNEL_DB, TENSILE_DATA, AuditLimits, InputFile, collect_inputs
-from rocstack.audit.kernelsets import group
+from rocstack.audit.magic import FATBIN_SECTION
 from rocstack.audit.policy import AuditPolicy
 from rocstack.audit.report import (ALL_CHECKS, CHECK_ARCH, CHECK_CODE_OBJECT, CHECK_GPU_EXT, CHECK_INPUT, CHECK_IO,
                                    CHECK_PRELOAD, CHECK_REQUIRED, AuditReport, FileSummary)
 from rocstack.audit.resolve import Loader, find_preloads
 from rocstack.audit.sysroot import Sysroot
-from rocstack.audit.tensile import TensileDirectory, audit_directory
 from rocstack.errors import RocstackError
+
+if TYPE_CHECKING:
+    from rocstack.arches import TargetID
+    from rocstack.audit.devicecode import DeviceRow
 
 _DEVICE_FILES = (magic.ELF_AMDGPU, magic.BUNDLE, magic.COMPRESSED_BUNDLE)
 
@@ -36,13 +40,15 @@ class _Audit(HostChecks):
         self.targets, self.limits = targets, limits
         self.rows: list[DeviceRow] = []
         self.file_units: list[tuple[InputFile, object]] = []  # per-file units: kernel sets or Tensile files
-        self.tensile: dict[str, TensileDirectory] = {}
+        self.tensile: dict = {}  # directory -> tensile.TensileDirectory
         self.kdb_rows: dict[str, DeviceRow] = {}
         self.real: dict[str, str] = {}  # label -> real path, for package ownership
 
     def file(self, item: InputFile) -> None:
         self.real[item.label] = os.path.realpath(item.path)
         if item.kind == TENSILE_DATA:
+            from rocstack.audit.tensile import TensileDirectory
+
             folder = os.path.dirname(item.path)
             entry = self.tensile.setdefault(folder, TensileDirectory(folder, os.path.dirname(item.label), item.component))
             entry.dat_files.append(os.path.basename(item.path))
@@ -64,13 +70,17 @@ class _Audit(HostChecks):
             check(item, summary)
         except OSError:
             raise
-        except (ElfError, BundleError) as exc:
-            self.report.add(CHECK_INPUT, "error", item.label, f"corrupt: {str(exc).replace(item.label + ': ', '', 1)}",
-                            hint="rebuild or re-download the file")
         except Exception as exc:  # noqa: BLE001 - one odd file must not abort the audit of the others
-            self.report.add(CHECK_INPUT, "error", item.label,
-                            f"the audit of this file failed: {type(exc).__name__}: {exc}",
-                            hint="this is a rocstack bug: report it with the file")
+            from rocstack.audit.fatbin import BundleError
+
+            if isinstance(exc, (ElfError, BundleError)):
+                self.report.add(CHECK_INPUT, "error", item.label,
+                                f"corrupt: {str(exc).replace(item.label + ': ', '', 1)}",
+                                hint="rebuild or re-download the file")
+            else:
+                self.report.add(CHECK_INPUT, "error", item.label,
+                                f"the audit of this file failed: {type(exc).__name__}: {exc}",
+                                hint="this is a rocstack bug: report it with the file")
 
     def _unreadable(self, item: InputFile, exc: OSError) -> None:
         if exc.errno == errno.ELOOP:
@@ -82,6 +92,9 @@ class _Audit(HostChecks):
         self.report.files.append(FileSummary(item.label, "unreadable"))
 
     def device_file(self, item: InputFile, summary: FileSummary) -> None:
+        from rocstack.audit.devicecode import BUNDLE_FILE, audit_bundles, audit_code_object_file
+        from rocstack.audit.gpu import check_code_objects
+
         with MappedFile(item.path) as mapped:
             if item.kind == magic.ELF_AMDGPU:
                 summary.kind = "code-object"
@@ -98,6 +111,9 @@ class _Audit(HostChecks):
         self.file_units.append((item, unit))
 
     def kernel_db(self, item: InputFile, summary: FileSummary) -> None:
+        from rocstack.audit.devicecode import DATABASE, DeviceRow
+        from rocstack.audit.fatbin import BundleError
+        from rocstack.audit.gpu import check_code_objects
         from rocstack.audit.miopen import KdbError, audit_kdb  # sqlite3: only for kernel databases
 
         summary.kind = "kernel-database"
@@ -129,6 +145,9 @@ class _Audit(HostChecks):
 
     def loaded_elf(self, item: InputFile, lib, summary: FileSummary) -> None:
         if lib.elf.machine == EM_AMDGPU:  # named on the command line: sniffed as such already otherwise
+            from rocstack.audit.devicecode import audit_code_object_file
+            from rocstack.audit.gpu import check_code_objects
+
             summary.kind = "code-object"
             obj, unit = audit_code_object_file(item.label, lib.elf.buf)
             summary.code_objects = [obj]
@@ -144,6 +163,9 @@ class _Audit(HostChecks):
                 self.fat_binary(item, lib, summary)
 
     def fat_binary(self, item: InputFile, lib, summary: FileSummary) -> None:
+        from rocstack.audit.devicecode import LIBRARY, DeviceRow, audit_library_fatbin
+        from rocstack.audit.gpu import check_code_objects
+
         summary.fatbin, objects, units = audit_library_fatbin(self.report, item.label, lib.elf,
                                                               self.limits.max_bundle_bytes,
                                                               self.limits.verify_bundle_hashes)
@@ -154,6 +176,11 @@ class _Audit(HostChecks):
     def device_rows(self) -> list[DeviceRow]:
         """Libraries, then databases (Tensile directories, MIOpen kdb folders), then kernel sets."""
         rows = list(self.rows)
+        if not (self.file_units or self.tensile or self.kdb_rows):
+            return rows
+        from rocstack.audit.kernelsets import group
+        from rocstack.audit.tensile import audit_directory
+
         claimed: set[str] = set()
         by_folder: dict[str, dict[str, object]] = {}
         for item, unit in self.file_units:
@@ -197,6 +224,10 @@ def _nothing_auditable(report: AuditReport, inputs, rows: list[DeviceRow]) -> No
 
 
 def _declarations(report: AuditReport, inputs, rows: list[DeviceRow], real: dict[str, str], root: Sysroot) -> list[dict]:
+    if not rows and not inputs.declarations:
+        return []
+    from rocstack.audit import declared
+
     found = list(inputs.declarations)
     if rows:
         found += declared.from_dpkg(root.root)
@@ -246,8 +277,11 @@ def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy 
             audit.gpu_extensions()
             audit.required()
             rows = audit.device_rows()
-            report.coverage = coverage.build(rows, targets)
-            coverage.check(report, report.coverage, targets)
+            if rows:
+                from rocstack.audit import coverage
+
+                report.coverage = coverage.build(rows, targets)
+                coverage.check(report, report.coverage, targets)
             report.declared = _declarations(report, inputs, rows, audit.real, root)
             _nothing_auditable(report, inputs, rows)
         finally:
