@@ -303,21 +303,26 @@ class ElfFile:
     def has_dynsym(self) -> bool:
         return self.section(".dynsym") is not None
 
-    def symbols(self, *, undefined: bool | None = None) -> list[Symbol]:
-        """Dynamic symbols; ``undefined=True``/``False`` filters before names are decoded."""
+    def _rows(self, undefined: bool | None, exported: bool = False):
+        """(index, name, bind, other, shndx, version, hidden) of the selected non-local dynamic symbols.
+
+        The hot loop of a libtorch-sized audit (100k+ symbols): locals, names read in place,
+        rows filtered before their names are decoded.
+        """
         _sec, strtab, rows, versym = self._dynsym
         names = self.version_names.get
-        # the hot loop of a libtorch-sized audit (100k+ symbols): locals, names read in place
-        buf, find, make = self.buf, self.buf.find, Symbol
+        buf, find = self.buf, self.buf.find
         table_start = self.base + strtab.offset
         table_end = table_start + strtab.size
         versions = len(versym) if versym is not None else 0
-        out = []
         for index, (name_off, info, other, shndx, _value, _size) in enumerate(rows):
             bind = info >> 4
             if index == 0 or bind == STB_LOCAL:
                 continue
-            if undefined is not None and (shndx == SHN_UNDEF) != undefined:
+            if exported:
+                if shndx == SHN_UNDEF or bind not in _EXPORTED_BINDS or other & 3 not in (0, 3):
+                    continue
+            elif undefined is not None and (shndx == SHN_UNDEF) != undefined:
                 continue
             start = table_start + name_off
             end = find(b"\0", start, table_end) if name_off < strtab.size else -1
@@ -326,31 +331,20 @@ class ElfFile:
             name = buf[start:end].decode("utf-8", "surrogateescape")
             if index < versions:
                 raw = versym[index]
-                out.append(make(index, name, bind, shndx, other & 3, names(raw & 0x7FFF), bool(raw & VERSYM_HIDDEN)))
+                yield index, name, bind, other, shndx, names(raw & 0x7FFF), bool(raw & VERSYM_HIDDEN)
             else:
-                out.append(make(index, name, bind, shndx, other & 3, None, False))
-        return out
+                yield index, name, bind, other, shndx, None, False
+
+    def symbols(self, *, undefined: bool | None = None) -> list[Symbol]:
+        """Dynamic symbols; ``undefined=True``/``False`` filters before names are decoded."""
+        return [Symbol(index, name, bind, shndx, other & 3, version, hidden)
+                for index, name, bind, other, shndx, version, hidden in self._rows(undefined)]
 
     def export_table(self) -> dict[str, list[tuple[str | None, bool]]]:
         """name -> [(version, hidden)] of every exported symbol (Symbol.is_exported), no Symbol objects made."""
-        _sec, strtab, rows, versym = self._dynsym
-        names = self.version_names.get
-        buf, find = self.buf, self.buf.find
-        table_start = self.base + strtab.offset
-        table_end = table_start + strtab.size
-        versions = len(versym) if versym is not None else 0
         table: dict[str, list[tuple[str | None, bool]]] = {}
-        for index, (name_off, info, other, shndx, _value, _size) in enumerate(rows):
-            if index == 0 or shndx == SHN_UNDEF or info >> 4 not in _EXPORTED_BINDS or other & 3 not in (0, 3):
-                continue
-            start = table_start + name_off
-            end = find(b"\0", start, table_end) if name_off < strtab.size else -1
-            if end < 0:
-                self.cstring(strtab, name_off)  # raises the ElfError that says what is wrong
-            name = buf[start:end].decode("utf-8", "surrogateescape")
-            raw = versym[index] if index < versions else 0
-            entry = (names(raw & 0x7FFF), bool(raw & VERSYM_HIDDEN)) if index < versions else (None, False)
-            table.setdefault(name, []).append(entry)
+        for _index, name, _bind, _other, _shndx, version, hidden in self._rows(None, exported=True):
+            table.setdefault(name, []).append((version, hidden))
         return table
 
     # -- notes ------------------------------------------------------------
@@ -368,15 +362,6 @@ class ElfFile:
         for typ, _flags, offset, _vaddr, _paddr, filesz, _memsz, align in _PHDR.iter_unpack(table):
             if typ == 4:  # PT_NOTE
                 yield from parse_notes(self.read(offset, filesz, "PT_NOTE segment"), 8 if align == 8 else 4, self.label)
-
-    def prefix_needed(self) -> int:
-        """Bytes from the start that hold the ELF and program headers and every PT_NOTE segment."""
-        end = self.phoff + self.phnum * _PHDR.size
-        table = self.read(self.phoff, self.phnum * _PHDR.size, "program header table")
-        for typ, _flags, offset, _vaddr, _paddr, filesz, _memsz, _align in _PHDR.iter_unpack(table):
-            if typ == 4:
-                end = max(end, offset + filesz)
-        return end
 
 
 def _fields(sec: Section) -> tuple:

@@ -183,7 +183,7 @@ def test_large_decompressed_code_objects_are_read_up_to_their_notes(builder, hip
     plain = hip_bundle_parts["fat"].read_bytes()
     lib = lib_with_fatbin(builder, "libspill.so", ccob(plain, 3, "zstd") + b"\0" * 7 + ccob(plain, 2, "zlib"))
     in_memory = run_audit([lib])
-    monkeypatch.setattr("rocstack.audit.fatbin.SPILL_BYTES", 1024)
+    monkeypatch.setattr("rocstack.audit.ccob.SPILL_BYTES", 1024)
     spilled = run_audit([lib])
     assert spilled.exit_code == in_memory.exit_code == 0, spilled.findings
     assert spilled.files[0].to_dict() == in_memory.files[0].to_dict()
