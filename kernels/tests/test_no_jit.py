@@ -8,14 +8,12 @@ every one of our kernels).
 
 from types import SimpleNamespace
 
-from triton.runtime.jit import JITFunction
 
 from rocstack_kernels.no_jit import _ours
 from rocstack_kernels.rms_norm import _rms_norm_kernel
 
 
 def test_our_jit_functions_are_counted():
-    assert isinstance(_rms_norm_kernel, JITFunction)
     assert _ours(SimpleNamespace(fn=_rms_norm_kernel, name="_rms_norm_kernel"))
 
 
