@@ -26,8 +26,9 @@ from collections import Counter
 def _ours(src) -> bool:
     """Is this compile one of rocstack_kernels' own jit functions (not a peer's generated kernel)?"""
     fn = getattr(src, "fn", None)
-    module = getattr(fn, "module", None) or getattr(fn, "__module__", "") or ""
-    return str(module).startswith("rocstack_kernels")
+    # a JITFunction names its module; wrappers (the interpreter's) hold the python function as .fn
+    modules = (getattr(fn, "module", None), getattr(getattr(fn, "fn", None), "__module__", None))
+    return any(str(m or "").startswith("rocstack_kernels") for m in modules)
 
 
 def main(argv: list[str] | None = None) -> int:
