@@ -38,7 +38,8 @@ def probe_compile(compiler: str, arches: list, workdir: str) -> tuple[dict[str, 
     found, errors = {}, {}
     for target in arches:
         out = os.path.join(workdir, f"probe-{target.processor}.o")
-        argv = [compiler, "-x", "hip", f"--offload-arch={target}", "--offload-device-only", "-c", source, "-o", out]
+        argv = [compiler, "-x", "hip", f"--offload-arch={target}", "--offload-device-only", "--no-gpu-bundle-output",
+                "-c", source, "-o", out]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -57,7 +58,7 @@ def _probe_outcome(compiler_path: str, arches: list, declared: list[str] | None,
     missing_static = [str(t) for t in arches if declared is not None and t.processor not in declared]
     with tempfile.TemporaryDirectory(prefix="rocstack-probe-") as tmp:
         found, errors = probe_compile(compiler_path, arches, tmp)
-    wrong = {a: got for a, got in found.items() if a.split(":")[0] not in got.split(":")[0] and a.split(":")[0] not in got}
+    wrong = {a: got for a, got in found.items() if a.split(":")[0] not in {g.strip().split(":")[0] for g in got.split(",")}}
     details = {"compiler": compiler_path, "declared_offload_arches": declared, "compiled": found, "errors": errors}
     problems = []
     if missing_static:
