@@ -7,12 +7,11 @@ queries it. Target IDs follow LLVM's AMDGPUUsage "Target ID" grammar:
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Iterable, Literal
 
 from rocstack.errors import ArchError
@@ -33,7 +32,7 @@ class Arch:
     lds_bytes_per_workgroup: int
     fp8: str
     mach: int
-    min_rocm: str
+    min_rocm: str | None  # None: rocstack has not recorded which ROCm first targets it
     features: tuple[str, ...]
     default_features: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
@@ -71,8 +70,8 @@ class Arch:
 
 @lru_cache(maxsize=1)
 def _registry() -> dict:
-    text = resources.files("rocstack").joinpath("data/arches.json").read_text()
-    return json.loads(text)
+    # a plain file read: importlib.resources costs the audit's start-up more than the table itself
+    return json.loads((Path(__file__).resolve().parent / "data" / "arches.json").read_text())
 
 
 @lru_cache(maxsize=1)
@@ -91,7 +90,7 @@ def all_arches() -> dict[str, Arch]:
             lds_bytes_per_workgroup=row["lds_bytes_per_workgroup"],
             fp8=row["fp8"],
             mach=int(row["mach"], 16),
-            min_rocm=row["min_rocm"],
+            min_rocm=row.get("min_rocm"),
             features=tuple(row["features"]),
             default_features=dict(row["default_features"]),
         )
@@ -102,12 +101,63 @@ def arch_names() -> list[str]:
     return list(all_arches())
 
 
-def arch_for_mach(mach: int) -> str | None:
-    """Arch name for an EF_AMDGPU_MACH value, including retired/generic targets."""
+@dataclass(frozen=True)
+class GenericTarget:
+    """A generic processor (LLVM AMDGPUUsage "Generic Processors"): one code object for several arches.
+
+    Only code object v6+ carries them, with the generic version in e_flags bits 24-31; only a
+    runtime that understands generic code objects loads them.
+    """
+
+    name: str
+    mach: int
+    members: tuple[str, ...]
+    features: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def generic_targets() -> dict[str, GenericTarget]:
+    return {row["name"]: GenericTarget(row["name"], int(row["mach"], 16), tuple(row["members"]), tuple(row["features"]))
+            for row in _registry()["generic_targets"]}
+
+
+@lru_cache(maxsize=1)
+def mach_table() -> dict[int, tuple[str, str]]:
+    """Every EF_AMDGPU_MACH value LLVM names: mach -> (name, kind), kind one of
+    ``processor``, ``generic``, ``retired`` (a processor LLVM removed), ``r600`` (pre-GCN, not HSA)."""
+    table: dict[int, tuple[str, str]] = {}
+    registry = _registry()
+    for kind, rows in (("r600", registry["r600_mach"]), ("retired", registry["retired_mach"])):
+        for mach, name in rows.items():
+            table[int(mach, 16)] = (name, kind)
     for arch in all_arches().values():
-        if arch.mach == mach:
-            return arch.name
-    return _registry()["retired_or_generic_mach"].get(f"0x{mach:02x}")
+        table[arch.mach] = (arch.name, "processor")
+    for generic in generic_targets().values():
+        table[generic.mach] = (generic.name, "generic")
+    return table
+
+
+def arch_for_mach(mach: int) -> str | None:
+    """Processor name for an EF_AMDGPU_MACH value, including retired and generic targets."""
+    entry = mach_table().get(mach)
+    return entry[0] if entry else None
+
+
+def supported_features(processor: str) -> tuple[str, ...] | None:
+    """Target-ID features (xnack, sramecc) a processor or generic target has; None when unknown."""
+    arch = all_arches().get(processor)
+    if arch is not None:
+        return arch.features
+    generic = generic_targets().get(processor)
+    return generic.features if generic is not None else None
+
+
+def therock_family(name: str) -> tuple[str, ...] | None:
+    """Arches of a TheRock device-package family (``gfx94X-dcgpu``) or single arch; None when unknown."""
+    families = _registry()["therock_families"]
+    if name in families and not name.startswith("_"):
+        return tuple(families[name])
+    return (name,) if name in all_arches() else None
 
 
 def _product_index() -> dict[str, str]:
@@ -128,12 +178,23 @@ def get_arch(name: str) -> Arch:
     if name in arches:
         return arches[name]
     known = ", ".join(arches)
+    generic = generic_targets().get(name)
+    if generic is not None:
+        raise ArchError(
+            f"'{name}' is a generic code-object target, not a GPU",
+            f"name the GPUs it runs on instead: {', '.join(generic.members)}",
+        )
+    if name in _registry()["retired_mach"].values():
+        raise ArchError(f"'{name}' is retired: LLVM removed it and no current ROCm targets it",
+                        "MI300-series GPUs are gfx942: use --arch gfx942")
     product_arch = _product_index().get(_squash(name))
     if product_arch:
         raise ArchError(
             f"unknown arch '{name}': that is a product name, {name.upper()} is {product_arch}",
             f"use --arch {product_arch} (known arches: {known})",
         )
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(name.lower(), list(arches), n=1, cutoff=0.6)
     suggestion = f"did you mean {close[0]}? " if close else ""
     raise ArchError(f"unknown arch '{name}'", f"{suggestion}known arches: {known}")

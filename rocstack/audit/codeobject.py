@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import msgpack
 
-from rocstack.arches import TargetID, all_arches, arch_for_mach
+from rocstack.arches import TargetID, all_arches, mach_table, supported_features
 from rocstack.audit.elf import EM_AMDGPU, ElfError, ElfFile
 
 NT_AMDGPU_METADATA = 32
@@ -24,7 +24,7 @@ _FEATURE_V4_STATE = {0: None, 1: "any", 2: "-", 3: "+"}
 _MAX_METADATA_BYTES = 64 << 20
 
 
-@dataclass
+@dataclass(slots=True)  # rocBLAS carries ~100k kernels: keep each record small
 class Kernel:
     name: str
     vgprs: int | None
@@ -50,6 +50,7 @@ class CodeObject:
     size: int
     kernels: list[Kernel] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    generic_version: int | None = None  # EF_AMDGPU_GENERIC_VERSION of a generic code object (v6+)
 
     def target(self) -> TargetID | None:
         if not self.target_id:
@@ -64,8 +65,8 @@ class CodeObject:
 
 
 def _features(elf: ElfFile, version: int | None, processor: str | None) -> list[tuple[str, str]]:
-    arch = all_arches().get(processor or "")
-    supported = set(arch.features) if arch else {"xnack", "sramecc"}
+    known = supported_features(processor or "")
+    supported = set(known) if known is not None else {"xnack", "sramecc"}
     out = []
     if version == 3:
         for name, bit in (("xnack", 0x100), ("sramecc", 0x200)):
@@ -80,31 +81,45 @@ def _features(elf: ElfFile, version: int | None, processor: str | None) -> list[
 
 
 def parse_code_object(buf, base: int = 0, length: int | None = None, where: str = "file",
-                      label: str = "code object") -> CodeObject:
-    """Decode one AMDGPU code object; structural damage raises ElfError, metadata damage is a problem."""
+                      label: str = "code object", full_size: int | None = None) -> CodeObject:
+    """Decode one AMDGPU code object; structural damage raises ElfError, metadata damage is a problem.
+
+    ``full_size``: ``buf`` holds only the first bytes of a code object that large (see
+    :func:`rocstack.audit.fatbin.code_object_prefix`): the metadata comes from its PT_NOTE segment.
+    """
     elf = ElfFile(buf, base, length, label)
     if elf.machine != EM_AMDGPU:
         raise ElfError(f"{label}: e_machine {elf.machine} is not AMDGPU (224)")
     version = _ABI_TO_CODE_OBJECT_VERSION.get(elf.abiversion)
     mach = elf.flags & 0xFF
-    processor = arch_for_mach(mach) if mach else None
-    obj = CodeObject(where, processor, None, mach, version, elf.length)
+    name, kind = mach_table().get(mach, (None, None))
+    processor = name if kind in ("processor", "generic", "retired") else None
+    obj = CodeObject(where, processor, None, mach, version, full_size or elf.length)
     if elf.osabi != 64:
         obj.problems.append(f"EI_OSABI is {elf.osabi}, not AMDGPU_HSA (64): not loadable by the HIP runtime")
     if version is None:
         obj.problems.append(f"unknown EI_ABIVERSION {elf.abiversion} (code object version not known)")
-    if processor is None:
-        obj.problems.append(f"unknown EF_AMDGPU_MACH {mach:#04x}: arch not in rocstack's registry")
+    if kind == "r600":
+        obj.problems.append(f"EF_AMDGPU_MACH {mach:#04x} is {name}, a pre-GCN (R600) GPU the HIP runtime never loads")
+    elif processor is None:
+        obj.problems.append(f"EF_AMDGPU_MACH {mach:#04x} is not in LLVM's table (reserved or newer than rocstack)")
     else:
+        if kind == "generic":
+            obj.generic_version = elf.flags >> 24 or None
+            if version is not None and version < 6:
+                obj.problems.append(f"generic target {processor} in a code object v{version}: generic code objects "
+                                    "need v6, loaders reject it")
+        elif kind == "retired":
+            obj.problems.append(f"{processor} is retired: LLVM removed it and current runtimes never pick it")
         feats = _features(elf, version, processor)
         obj.target_id = processor + "".join(f":{n}{s}" for n, s in feats)
-    obj.kernels = _kernels(elf, obj, processor)
+    obj.kernels = _kernels(elf, obj, processor, prefix_only=full_size is not None)
     return obj
 
 
-def _kernels(elf: ElfFile, obj: CodeObject, processor: str | None) -> list[Kernel]:
+def _kernels(elf: ElfFile, obj: CodeObject, processor: str | None, prefix_only: bool = False) -> list[Kernel]:
     metadata = None
-    for name, ntype, desc in elf.notes():
+    for name, ntype, desc in (elf.segment_notes() if prefix_only else elf.notes()):
         if name == "AMDGPU" and ntype == NT_AMDGPU_METADATA:
             metadata = desc
             break

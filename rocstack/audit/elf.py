@@ -29,6 +29,7 @@ SHN_UNDEF = 0
 STB_LOCAL, STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 0, 1, 2, 10
 DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 14, 15, 29
 VER_FLG_WEAK = 0x2
+_EXPORTED_BINDS = frozenset((STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE))
 VERSYM_HIDDEN = 0x8000
 
 _EHDR = struct.Struct("<HHIQQQIHHHHHH")  # after the 16-byte e_ident
@@ -302,23 +303,49 @@ class ElfFile:
     def has_dynsym(self) -> bool:
         return self.section(".dynsym") is not None
 
+    def _rows(self, undefined: bool | None, exported: bool = False):
+        """(index, name, bind, other, shndx, version, hidden) of the selected non-local dynamic symbols.
+
+        The hot loop of a libtorch-sized audit (100k+ symbols): locals, names read in place,
+        rows filtered before their names are decoded.
+        """
+        _sec, strtab, rows, versym = self._dynsym
+        names = self.version_names.get
+        buf, find = self.buf, self.buf.find
+        table_start = self.base + strtab.offset
+        table_end = table_start + strtab.size
+        versions = len(versym) if versym is not None else 0
+        for index, (name_off, info, other, shndx, _value, _size) in enumerate(rows):
+            bind = info >> 4
+            if index == 0 or bind == STB_LOCAL:
+                continue
+            if exported:
+                if shndx == SHN_UNDEF or bind not in _EXPORTED_BINDS or other & 3 not in (0, 3):
+                    continue
+            elif undefined is not None and (shndx == SHN_UNDEF) != undefined:
+                continue
+            start = table_start + name_off
+            end = find(b"\0", start, table_end) if name_off < strtab.size else -1
+            if end < 0:
+                self.cstring(strtab, name_off)  # raises the ElfError that says what is wrong
+            name = buf[start:end].decode("utf-8", "surrogateescape")
+            if index < versions:
+                raw = versym[index]
+                yield index, name, bind, other, shndx, names(raw & 0x7FFF), bool(raw & VERSYM_HIDDEN)
+            else:
+                yield index, name, bind, other, shndx, None, False
+
     def symbols(self, *, undefined: bool | None = None) -> list[Symbol]:
         """Dynamic symbols; ``undefined=True``/``False`` filters before names are decoded."""
-        _sec, strtab, rows, versym = self._dynsym
-        names = self.version_names
-        out = []
-        for index, (name_off, info, other, shndx, _value, _size) in enumerate(rows):
-            if index == 0 or info >> 4 == STB_LOCAL:
-                continue
-            if undefined is not None and (shndx == SHN_UNDEF) != undefined:
-                continue
-            version, hidden = None, False
-            if versym is not None and index < len(versym):
-                raw = versym[index]
-                hidden = bool(raw & VERSYM_HIDDEN)
-                version = names.get(raw & 0x7FFF)
-            out.append(Symbol(index, self.cstring(strtab, name_off), info >> 4, shndx, other & 3, version, hidden))
-        return out
+        return [Symbol(index, name, bind, shndx, other & 3, version, hidden)
+                for index, name, bind, other, shndx, version, hidden in self._rows(undefined)]
+
+    def export_table(self) -> dict[str, list[tuple[str | None, bool]]]:
+        """name -> [(version, hidden)] of every exported symbol (Symbol.is_exported), no Symbol objects made."""
+        table: dict[str, list[tuple[str | None, bool]]] = {}
+        for _index, name, _bind, _other, _shndx, version, hidden in self._rows(None, exported=True):
+            table.setdefault(name, []).append((version, hidden))
+        return table
 
     # -- notes ------------------------------------------------------------
     def notes(self):
@@ -326,6 +353,15 @@ class ElfFile:
         for sec in self.sections:
             if sec.type == 7:  # SHT_NOTE
                 yield from parse_notes(self.section_bytes(sec), 8 if sec.align == 8 else 4, self.label)
+
+    def segment_notes(self):
+        """(name, type, desc bytes) of every PT_NOTE segment: what a loader sees, without section headers."""
+        if self.phnum and self.phentsize != _PHDR.size:
+            raise ElfError(f"{self.label}: program header size {self.phentsize}, expected {_PHDR.size}")
+        table = self.read(self.phoff, self.phnum * _PHDR.size, "program header table")
+        for typ, _flags, offset, _vaddr, _paddr, filesz, _memsz, align in _PHDR.iter_unpack(table):
+            if typ == 4:  # PT_NOTE
+                yield from parse_notes(self.read(offset, filesz, "PT_NOTE segment"), 8 if align == 8 else 4, self.label)
 
 
 def _fields(sec: Section) -> tuple:

@@ -1,33 +1,35 @@
-"""Clang offload bundles (the contents of ``.hip_fatbin``), plain and compressed.
+"""Clang offload bundles (``.hip_fatbin`` contents and standalone bundle files), plain and compressed.
 
 Formats (clang ``OffloadBundler.cpp``, llvm ``Object/OffloadBundle.cpp``):
 plain bundle = ``__CLANG_OFFLOAD_BUNDLE__``, u64 entry count, then per entry u64
 offset (from the bundle start), u64 size, u64 id length, id bytes. Compressed
-bundle "CCOB": u16 version, u16 method (0 zlib, 1 zstd), then
-v1: u32 uncompressed size, u64 hash (header 20 bytes);
-v2: u32 total size, u32 uncompressed size, u64 hash (24);
-v3: u64 total size, u64 uncompressed size, u64 hash (32).
-A v2/v3 bundle ends at its total size (its payload may contain the bytes "CCOB");
-only v1 has to be delimited by scanning. Linked HIP libraries hold many bundles
-back to back, each starting on a 4096-byte boundary.
+bundles ("CCOB", :mod:`rocstack.audit.ccob`) are bounded by their total-size field
+(v2/v3; their payload may contain the bytes "CCOB"); only v1 has to be delimited by
+scanning. Linked HIP libraries hold many bundles back to back, each starting on a
+4096-byte boundary.
+
+Memory stays bounded whatever the size: a compressed bundle is decompressed as a
+stream and each code object is handed out on its own (whole up to ``ccob.SPILL_BYTES``,
+else only its headers and notes), never the whole bundle; pages of a mapped file are
+given back once a bundle or code object has been read. The MD5 in a CCOB header is
+checked only on request (``verify_hash``): clang itself checks it only in verbose mode,
+and hashing costs as much as decompressing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import struct
-import tempfile
-import zlib
 from dataclasses import dataclass, field
+from typing import Iterator
 
-import zstandard
+from rocstack.audit.magic import CCOB_MAGIC, PLAIN_MAGIC
 
-PLAIN_MAGIC = b"__CLANG_OFFLOAD_BUNDLE__"
-CCOB_MAGIC = b"CCOB"
-_HEADER = {1: struct.Struct("<4sHHIQ"), 2: struct.Struct("<4sHHIIQ"), 3: struct.Struct("<4sHHQQQ")}
-_METHODS = {0: "zlib", 1: "zstd"}
-DEFAULT_MAX_UNCOMPRESSED = 2 << 30  # one decompressed bundle; real ones are megabytes
+DEFAULT_MAX_UNCOMPRESSED = 4 << 30  # one decompressed bundle; RCCL 7.2's single bundle inflates to 1.2 GB
+_PAGE = mmap.PAGESIZE
+# After a bundle, the next one starts at the next 4096-byte boundary (clang aligns .hip_fatbin input
+# sections); look for it this far before falling back to a scan of the rest of the section.
+_SCAN_WINDOW = 1 << 20
 
 
 class BundleError(Exception):
@@ -54,7 +56,7 @@ class BundleEntry:
         if self.is_host:
             return None
         parts = self.id.split("-")
-        if len(parts) >= 6:  # kind, arch, vendor, os, env, target (target may contain no '-')
+        if len(parts) >= 6:  # kind, arch, vendor, os, env, target (the target may contain '-')
             return "-".join(parts[5:]) or None
         if len(parts) == 5 and parts[4].startswith("gfx"):  # old 3-part triple: hip-amdgcn-amd-amdhsa-gfx906
             return parts[4]
@@ -63,12 +65,23 @@ class BundleEntry:
 
 @dataclass
 class Bundle:
-    offset: int  # within the section
-    stored_size: int  # bytes it occupies in the section
-    compression: dict | None  # {"version", "method", "uncompressed_size"} for CCOB
+    offset: int  # within the scanned range (section or file)
+    stored_size: int  # bytes it occupies there
+    compression: dict | None  # {"version", "method", "uncompressed_size", "hash_ok"} for CCOB
     entries: list[BundleEntry] = field(default_factory=list)
-    payload: object = None  # buffer the entry offsets refer to (bytes or the mapped file)
-    payload_base: int = 0
+    _objects: Iterator | None = field(default=None, repr=False)
+
+    def code_objects(self) -> Iterator[tuple[BundleEntry, object, int, int]]:
+        """(entry, buffer, start, available) of every device entry with bytes, in file order; call once.
+
+        ``available`` < ``entry.size`` when only the code object's first bytes (headers and
+        notes) were kept. For a compressed bundle this decompresses the stream, so damage
+        found there raises BundleError here, and ``compression["hash_ok"]`` is known only once
+        it is exhausted. The buffer is valid until the next item is requested.
+        """
+        objects, self._objects = self._objects, None
+        if objects is not None:
+            yield from objects
 
     def summary(self) -> dict:
         return {
@@ -77,6 +90,19 @@ class Bundle:
             "compression": self.compression,
             "entries": [{"id": e.id, "size": e.size} for e in self.entries],
         }
+
+
+def release(buf, start: int, length: int) -> None:
+    """Give back the pages of a mapped range once read: a 1 GB fat binary must not stay resident."""
+    if not isinstance(buf, mmap.mmap) or length < _PAGE:
+        return
+    first = start // _PAGE * _PAGE
+    end = min(len(buf), start + length) // _PAGE * _PAGE
+    if end > first:
+        try:
+            buf.madvise(mmap.MADV_DONTNEED, first, end - first)
+        except (OSError, ValueError, AttributeError):  # not supported here: only memory use differs
+            pass
 
 
 def parse_plain(buf, start: int, end: int) -> tuple[list[BundleEntry], int]:
@@ -107,127 +133,34 @@ def parse_plain(buf, start: int, end: int) -> tuple[list[BundleEntry], int]:
     return entries, max(length, pos - start)
 
 
-_CHUNK = 1 << 20
-SPILL_BYTES = 64 << 20  # a decompressed bundle larger than this goes to a temporary file, not memory
+def _device_entries(entries: list[BundleEntry]) -> list[BundleEntry]:
+    return sorted((e for e in entries if not e.is_host and e.size), key=lambda e: e.offset)
 
 
-class _Sink:
-    """Decompressed bytes: in memory while small, then a temporary file mapped back (bounded RSS)."""
-
-    def __init__(self):
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.file = None
-        self.md5 = hashlib.md5()
-
-    def write(self, chunk: bytes) -> None:
-        self.md5.update(chunk)
-        self.size += len(chunk)
-        if self.file is None and self.size > SPILL_BYTES:
-            self.file = tempfile.TemporaryFile(prefix="rocstack-bundle-")
-            for part in self.parts:
-                self.file.write(part)
-            self.parts = []
-        if self.file is not None:
-            self.file.write(chunk)
-        else:
-            self.parts.append(chunk)
-
-    def result(self):
-        if self.file is None:
-            return b"".join(self.parts)
-        self.file.flush()
-        mapped = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
-        self.file.close()  # the mapping keeps the unlinked file alive until it is dropped
-        return mapped
+def _plain_objects(buf, start: int, entries: list[BundleEntry]):
+    for entry in _device_entries(entries):
+        yield entry, buf, start + entry.offset, entry.size
+        release(buf, start + entry.offset, entry.size)
 
 
-def _inflate_zlib(view, limit: int, sink: _Sink) -> None:
-    inflater = zlib.decompressobj()
-    for at in range(0, len(view), _CHUNK):
-        pending = view[at:at + _CHUNK]
-        while pending and sink.size < limit:
-            sink.write(inflater.decompress(pending, min(_CHUNK, limit - sink.size)))
-            pending = inflater.unconsumed_tail
-        if inflater.eof or sink.size >= limit:
-            return
+def _next_magic(buf, start: int, end: int, window: int | None = _SCAN_WINDOW) -> int:
+    """Offset of the next bundle magic in ``buf[start:end]``, -1 if none.
+
+    Looks in ``window`` bytes first: scanning a whole 1 GB section after every bundle made
+    the audit of rocBLAS quadratic and pulled every page of the file into memory.
+    """
+    cuts = [start, min(end, start + window), end] if window else [start, end]
+    for lo, hi in zip(cuts, cuts[1:]):
+        stop = min(end, hi + len(PLAIN_MAGIC))  # a magic across the window's edge belongs to the window
+        hits = [i for i in (buf.find(PLAIN_MAGIC, lo, stop), buf.find(CCOB_MAGIC, lo, stop)) if i >= 0]
+        if hits:
+            return min(hits)
+    return -1
 
 
-def _inflate_zstd(view, limit: int, sink: _Sink) -> None:
-    with zstandard.ZstdDecompressor().stream_reader(view) as reader:
-        while sink.size < limit:
-            chunk = reader.read(min(limit - sink.size, _CHUNK))
-            if not chunk:
-                return
-            sink.write(chunk)
-
-
-def _decompress(method: int, view, expected: int, max_size: int) -> _Sink:
-    """Inflate at most ``expected + 1`` bytes: a lying header cannot make us inflate a bomb."""
-    if expected > max_size:
-        raise BundleError(f"compressed bundle claims {expected} uncompressed bytes, over the {max_size}-byte limit")
-    sink = _Sink()
-    try:
-        if method == 0:
-            _inflate_zlib(view, expected + 1, sink)
-        elif method == 1:
-            _inflate_zstd(view, expected + 1, sink)
-        else:
-            raise BundleError(f"unknown compression method {method} (0 zlib and 1 zstd are known)")
-    except (zlib.error, zstandard.ZstdError) as exc:
-        raise BundleError(f"corrupt {_METHODS.get(method, method)} stream: {exc}") from None
-    if sink.size != expected:
-        raise BundleError(f"compressed bundle decompressed to {sink.size} bytes, header says {expected}")
-    return sink
-
-
-def parse_compressed(buf, start: int, end: int, max_size: int) -> tuple[Bundle, bytes]:
-    """A CCOB bundle at ``buf[start:end]``: the Bundle and its decompressed bytes."""
-    if end - start < 8:
-        raise BundleError(f"compressed bundle header at {start:#x} is truncated")
-    (version,) = struct.unpack("<H", buf[start + 4:start + 6])
-    header = _HEADER.get(version)
-    if header is None:
-        raise BundleError(f"compressed bundle at {start:#x} has unknown version {version} (1, 2, 3 are known)")
-    if end - start < header.size:
-        raise BundleError(f"compressed bundle v{version} header at {start:#x} is truncated")
-    fields = header.unpack(buf[start:start + header.size])
-    method = fields[2]
-    if version == 1:
-        total, uncompressed = None, fields[3]
-        nxt = _next_magic(buf, start + header.size, end)
-        stored = (nxt if nxt >= 0 else end) - start
-    else:
-        total, uncompressed = fields[3], fields[4]
-        if total < header.size or start + total > end:
-            raise BundleError(
-                f"compressed bundle v{version} at {start:#x} claims total size {total}, "
-                f"but only {end - start} bytes remain"
-            )
-        stored = total
-    view = memoryview(buf)[start + header.size:start + stored]  # no copy of the compressed bytes
-    try:
-        sink = _decompress(method, view, uncompressed, max_size)
-    finally:
-        view.release()
-    data = sink.result()
-    entries, _ = parse_plain(data, 0, len(data))
-    # the header's hash is the first 8 bytes of the MD5 of the uncompressed bundle, little-endian
-    # (clang OffloadBundler: MD5Result::low()); clang checks it only in verbose mode, so a mismatch
-    # means damage that loads anyway
-    digest = int.from_bytes(sink.md5.digest()[:8], "little")
-    info = {"version": version, "method": _METHODS.get(method, str(method)), "uncompressed_size": uncompressed,
-            "hash_ok": digest == fields[-1]}
-    return Bundle(start, stored, info, entries, data, 0), data
-
-
-def _next_magic(buf, start: int, end: int) -> int:
-    hits = [i for i in (buf.find(PLAIN_MAGIC, start, end), buf.find(CCOB_MAGIC, start, end)) if i >= 0]
-    return min(hits) if hits else -1
-
-
-def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED):
-    """Yield every bundle in ``buf[start:start+size]`` (one at a time: decompressed data is not kept).
+def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
+                 verify_hash: bool = False) -> Iterator[Bundle]:
+    """Yield every bundle in ``buf[start:start+size]``; read each one's code objects before the next.
 
     Raises BundleError at the first bundle that cannot be trusted; bundles before
     it have been yielded already.
@@ -242,11 +175,14 @@ def iter_bundles(buf, start: int, size: int, max_uncompressed: int = DEFAULT_MAX
                 raise BundleError("no offload bundle (neither __CLANG_OFFLOAD_BUNDLE__ nor CCOB) in the section")
             return
         if buf[at:at + 4] == CCOB_MAGIC:
-            bundle, _ = parse_compressed(buf, at, end, max_uncompressed)
+            from rocstack.audit.ccob import parse_compressed  # zlib/zstd streaming: only for CCOB bundles
+
+            bundle = parse_compressed(buf, at, end, max_uncompressed, verify_hash)
         else:
             entries, length = parse_plain(buf, at, end)
-            bundle = Bundle(at, length, None, entries, buf, at)
+            bundle = Bundle(at, length, None, entries, _plain_objects(buf, at, entries))
         bundle.offset = at - start
         found += 1
         yield bundle
+        release(buf, at, bundle.stored_size)
         pos = at + max(bundle.stored_size, 1)

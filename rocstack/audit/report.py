@@ -7,13 +7,18 @@ JSON schema ``rocstack.audit/v1``::
      checks: {check name: "ran" | "skipped: <reason>"},
      counts: {"error": n, "warning": n, "info": n},
      files: [{path, kind, size, soname, needed, rpath, runpath, versions_needed: {family: newest},
-              fatbin: {bundles: [...], targets: [...]} | null,
-              code_objects: [{where, processor, target_id, mach, code_object_version, size,
+              fatbin: {section_size, wrappers, bundles: [...], targets: [...]} | null,
+              code_objects: [{where, processor, target_id, mach, code_object_version, generic_version, size,
                               kernels: [{name, vgprs, agprs, sgprs, vgpr_spills, sgpr_spills,
                                          lds_bytes, scratch_bytes, wavefront_size,
                                          max_flat_workgroup_size, dynamic_stack, occupancy}],
                               problems: [...]}]}],
+     coverage: {arches: [target id], rows: [...], components: [...]},   (docs/audit.md)
+     declared: [{package, version, source, arches, unknown, delivered, missing, undeclared}],
      findings: [{check, severity, file, message, evidence, hint}]}
+
+File kinds: shared-object, executable, code-object, offload-bundle, kernel-database,
+other-elf, unreadable.
 
 Exit code: 2 when a file could not be read (I/O error), else 1 when any finding
 is at error level, else 0.
@@ -24,12 +29,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rocstack import __version__
-from rocstack.audit.codeobject import CodeObject
+
+if TYPE_CHECKING:  # the device-code modules load only when an audit meets device code
+    from rocstack.audit.codeobject import CodeObject
 
 SCHEMA = "rocstack.audit/v1"
+EMPTY_COVERAGE = {"arches": [], "rows": [], "components": []}  # the coverage of an audit that met no device code
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
@@ -46,8 +54,9 @@ CHECK_ARCH = "arch-coverage"
 CHECK_GPU_EXT = "gpu-extension"
 CHECK_CODE_OBJECT = "code-object"
 CHECK_PRELOAD = "preload"
+CHECK_DECLARED = "declared-arches"  # what packages declare against what they ship
 ALL_CHECKS = (CHECK_INPUT, CHECK_NEEDED, CHECK_UNRESOLVED, CHECK_REQUIRED, CHECK_VERSIONS, CHECK_RPATH,
-              CHECK_FATBIN, CHECK_ARCH, CHECK_GPU_EXT, CHECK_CODE_OBJECT, CHECK_PRELOAD)
+              CHECK_FATBIN, CHECK_ARCH, CHECK_GPU_EXT, CHECK_CODE_OBJECT, CHECK_PRELOAD, CHECK_DECLARED)
 
 
 @dataclass
@@ -87,6 +96,8 @@ class AuditReport:
     files: list[FileSummary] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     checks: dict[str, str] = field(default_factory=dict)
+    coverage: object = None  # coverage.Matrix (to_dict()), set by run_audit
+    declared: list[dict] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def add(self, check: str, severity: Severity, file: str, message: str, evidence: str = "", hint: str = "") -> None:
@@ -121,6 +132,8 @@ class AuditReport:
             "checks": self.checks,
             "counts": {s: self.count(s) for s in SEVERITIES},
             "files": [f.to_dict() for f in self.files],
+            "coverage": self.coverage.to_dict() if self.coverage is not None else EMPTY_COVERAGE,
+            "declared": self.declared,
             "findings": [asdict(f) for f in self.findings],
         }
 

@@ -57,12 +57,7 @@ class LoadedLib:
     def exports(self) -> dict[str, list[tuple[str | None, bool]]]:
         """name -> [(version, hidden)] of every exported dynamic symbol."""
         if self._exports is None:
-            table: dict[str, list[tuple[str | None, bool]]] = {}
-            if self.elf.has_dynsym():
-                for sym in self.elf.symbols(undefined=False):
-                    if sym.is_exported:
-                        table.setdefault(sym.name, []).append((sym.version, sym.hidden))
-            self._exports = table
+            self._exports = self.elf.export_table() if self.elf.has_dynsym() else {}
         return self._exports
 
     def defines(self, name: str, version: str | None, ref_hidden: bool = False) -> bool:

@@ -115,6 +115,8 @@ def refusal_reason(stack: Stack, recipe: ComponentRecipe, target: TargetID) -> s
         if stack.rocm is None:
             return f"{recipe.name} needs a ROCm toolchain but stack {stack.name} has none"
         needed = get_arch(target.processor).min_rocm
+        if needed is None:
+            return f"rocstack does not know which ROCm first targets {target.processor}, so stack {stack.name} cannot be checked for it"
         if Version(stack.rocm) < Version(needed):
             return f"ROCm {stack.rocm} (stack {stack.name}) cannot target {target.processor}: it needs ROCm >= {needed}"
     return None

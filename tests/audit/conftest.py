@@ -7,9 +7,12 @@ installs them (g++, binutils, hipcc, clang-offload-bundler-19, llvm-19).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: debian_packages is shared by suites
 
 from audit_helpers import Builder, need_tool, run
 
@@ -62,3 +65,11 @@ def hip_bundle_parts(hip_fatbin_lib, tmp_path_factory) -> dict:
              f"--output={out}"])
         objects[entry] = out
     return {"fat": fat, "ids": ids, "objects": objects}
+
+
+@pytest.fixture(scope="session")
+def bundler21() -> list[str]:
+    """sid's clang-offload-bundler-21 (reads and writes CCOB v3), run through sid's own dynamic loader."""
+    import debian_packages as debian
+
+    return debian.sid_command(debian.LLVM21_TOOLS, "usr/lib/llvm-21/bin/clang-offload-bundler")

@@ -114,7 +114,8 @@ def test_fuzz_bundle_parser(tail, prefix):
     data = prefix + tail
     try:
         for bundle in iter_bundles(data, 0, len(data), max_uncompressed=1 << 20):
-            assert all(e.offset + e.size <= len(bundle.payload) for e in bundle.entries)
+            for entry, buf, start, available in bundle.code_objects():
+                assert 0 < available <= entry.size and start + available <= len(buf)
     except BundleError:
         pass
 

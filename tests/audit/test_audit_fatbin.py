@@ -143,12 +143,18 @@ def test_corrupt_and_lying_compressed_bundles(builder, hip_bundle_parts):
     bomb = struct.pack("<4sHHQQQ", b"CCOB", 3, 1, 32 + len(bomb_payload), 100, 0) + bomb_payload
     huge = struct.pack("<4sHHQQQ", b"CCOB", 3, 1, 32 + len(bomb_payload), 1 << 40, 0) + bomb_payload
     wrong_hash = good[:24] + b"\0" * 8 + good[32:]
-    cases = {"wrong_hash": (wrong_hash, "MD5 hash does not match"), "corrupt": (corrupt, "corrupt zstd stream"), "too_long": (too_long, "claims total size"),
-             "bomb": (bomb, "header says 100"), "huge": (huge, "over the")}
+    # the bomb's header says 100 bytes: at most 101 are inflated, and they hold no bundle magic
+    cases = {"wrong_hash": (wrong_hash, "MD5 hash does not match"), "corrupt": (corrupt, "corrupt zstd stream"),
+             "too_long": (too_long, "claims total size"), "bomb": (bomb, "does not decompress to an offload bundle"),
+             "huge": (huge, "over the")}
     for name, (blob, expected) in cases.items():
         lib = lib_with_fatbin(builder, f"lib{name}.so", blob)
-        report = run_audit([lib], limits=AuditLimits(max_bundle_bytes=16 << 20))
+        report = run_audit([lib], limits=AuditLimits(max_bundle_bytes=16 << 20, verify_bundle_hashes=True))
         assert any(f.check == "hip-fatbin" and expected in f.message for f in report.findings), (name, report.findings)
+    # by default the hash is not computed (clang checks it only in verbose mode): no finding, hash_ok unknown
+    unchecked = run_audit([lib_with_fatbin(builder, "libhash.so", wrong_hash)])
+    assert not [f for f in unchecked.findings if "MD5" in f.message]
+    assert unchecked.files[0].fatbin["bundles"][0]["compression"]["hash_ok"] is None
 
 
 def test_bundle_iteration_stops_at_the_first_bad_bundle():
@@ -172,12 +178,12 @@ def test_gpu_extension_without_fatbin_is_a_cpu_only_build(builder, hip_fatbin_li
     assert not [f for f in gpu.findings if f.check == "gpu-extension"]
 
 
-def test_large_decompressed_bundles_spill_to_a_mapped_file(builder, hip_bundle_parts, monkeypatch):
-    """Past SPILL_BYTES a decompressed bundle lives in a temporary file, not in memory: same results."""
+def test_large_decompressed_code_objects_are_read_up_to_their_notes(builder, hip_bundle_parts, monkeypatch):
+    """Past SPILL_BYTES only a code object's headers and PT_NOTE metadata are kept: same results."""
     plain = hip_bundle_parts["fat"].read_bytes()
     lib = lib_with_fatbin(builder, "libspill.so", ccob(plain, 3, "zstd") + b"\0" * 7 + ccob(plain, 2, "zlib"))
     in_memory = run_audit([lib])
-    monkeypatch.setattr("rocstack.audit.fatbin.SPILL_BYTES", 1024)
+    monkeypatch.setattr("rocstack.audit.ccob.SPILL_BYTES", 1024)
     spilled = run_audit([lib])
     assert spilled.exit_code == in_memory.exit_code == 0, spilled.findings
     assert spilled.files[0].to_dict() == in_memory.files[0].to_dict()
@@ -205,12 +211,18 @@ def test_generic_code_objects_cover_their_member_arches(builder, hip_bundle_part
     [gfx90a] = [p for e, p in hip_bundle_parts["objects"].items() if e.endswith("gfx90a")]
     data = bytearray(gfx90a.read_bytes())
     flags = struct.unpack_from("<I", data, 0x30)[0]
-    struct.pack_into("<I", data, 0x30, (flags & ~0xFF) | 0x5F)  # EF_AMDGPU_MACH_AMDGCN_GFX9_4_GENERIC
+    # EF_AMDGPU_MACH_AMDGCN_GFX9_4_GENERIC, generic version 1, in a code object v6 (EI_ABIVERSION 4)
+    struct.pack_into("<I", data, 0x30, (flags & ~0xFF000000 & ~0xFF) | 0x5F | 1 << 24)
+    data[8] = 4
     section = plain_bundle([("host-x86_64-unknown-linux--", b""),
                             ("hipv4-amdgcn-amd-amdhsa--gfx9-4-generic", bytes(data))])
     lib = lib_with_fatbin(builder, "libgeneric.so", section)
     report = run_audit([lib], targets=parse_arch_list("gfx942,gfx950,gfx90a"))
-    coverage = {(f.severity, f.message.split()[0] if f.severity == "info" else f.message.split()[5].rstrip(":"))
-                for f in report.findings if f.check == "arch-coverage"}
+    coverage = {(f.severity, next(a for a in ("gfx942", "gfx950", "gfx90a") if f.message.startswith(a)
+                                  or f"for {a} " in f.message)) for f in report.findings if f.check == "arch-coverage"}
     assert coverage == {("info", "gfx942"), ("info", "gfx950"), ("error", "gfx90a")}
-    assert report.files[0].code_objects[0].processor == "gfx9-4-generic"
+    [obj] = report.files[0].code_objects
+    assert obj.processor == "gfx9-4-generic" and obj.generic_version == 1 and obj.code_object_version == 6
+    cells = report.coverage.to_dict()["rows"][0]["cells"]
+    assert cells["gfx942"] == {"status": "covered", "sources": ["fatbin"], "generic": ["gfx9-4-generic"]}
+    assert cells["gfx90a"]["status"] == "missing"
