@@ -228,7 +228,7 @@ def test_production_stacks_render_the_same_component_steps_except_base_and_torch
 
 def test_ledger_passes_when_every_bundle_carries_every_target():
     ledger = judge("rocstack-hip", parse_arch_list("gfx942,gfx950"),
-                   [OutputCode("/out/lib/librocstack_hip.so.0", (("gfx942", "gfx950"),)), OutputCode("/out/bin/t", ())])
+                   [OutputCode("/out/lib/librocstack_hip.so.0", (("gfx942", "gfx950"),))])
     assert not ledger.problems and ledger.effective == ["gfx942", "gfx950"]
     assert ledger.outputs == [{"file": "/out/lib/librocstack_hip.so.0", "bundles": 1, "targets": ["gfx942", "gfx950"], "partial": []}]
 
@@ -242,9 +242,25 @@ def test_ledger_names_component_file_and_the_bundles_that_dropped_an_arch():
 
 
 def test_ledger_fails_outputs_without_device_code_and_honours_target_features():
-    none = judge("x", parse_arch_list("gfx942"), [OutputCode("/out/libx.so", ())])
+    none = judge("x", parse_arch_list("gfx942"), [])
     assert "carry no GPU code object at all" in none.problems[0]
     xnack = judge("x", parse_arch_list("gfx942:xnack+"), [OutputCode("/out/k.hsaco", (("gfx942:xnack-",),), True)])
     assert xnack.problems == ["x: requested gfx942:xnack+ is missing from /out/k.hsaco: the code object is for gfx942:xnack-"]
     anything = judge("x", parse_arch_list("gfx942:xnack+"), [OutputCode("/out/k.hsaco", (("gfx942",),), True)])
     assert not anything.problems
+
+
+# --- FlashInfer+ROCm (item 6): rendered in the ROCm 7 production stack, with its JIT policy --------
+
+
+def test_flashinfer_rocm_renders_its_arch_list_and_carries_the_jit_policy(catalog):
+    selection = select(catalog, "rocm70-ubuntu2404-flashinfer", "gfx942,gfx950")
+    stage = _stage(render_dockerfile(selection), "build-flashinfer-rocm")
+    # always set: unset, FlashInfer+ROCm falls back to gfx942 in a docker build and drops gfx950
+    assert 'FLASHINFER_ROCM_ARCH_LIST="gfx942,gfx950"' in stage
+    assert "amd-flashinfer-jit-cache" in stage and stage.rstrip().endswith("/out/wheels")  # the ledger reads its wheels
+    jit = catalog.component("flashinfer-rocm").validation.jit
+    assert jit.compiler == "hipcc" and jit.arch_env == "FLASHINFER_ROCM_ARCH_LIST" and jit.aot
+    with pytest.raises(ArchError, match="flashinfer-rocm cannot target gfx90a"):
+        select(catalog, "rocm70-ubuntu2404-flashinfer", "gfx90a")
+    assert select(catalog, "rocm70-ubuntu2404", "gfx90a").arch_list == "gfx90a"  # the main stack keeps MI210/MI250

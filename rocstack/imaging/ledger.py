@@ -66,7 +66,7 @@ def judge(component: str, requested: list[TargetID], outputs: list[OutputCode]) 
     with_code = [o for o in outputs if o.bundles]
     if not with_code:
         ledger.problems.append(
-            f"{component}: its outputs carry no GPU code object at all (looked in {len(outputs)} file(s)): "
+            f"{component}: its outputs carry no GPU code object at all: "
             f"the arch list ({', '.join(ledger.requested)}) never reached the compiler")
         return ledger
     for out in with_code:
@@ -89,27 +89,24 @@ def judge(component: str, requested: list[TargetID], outputs: list[OutputCode]) 
 
 
 def read_outputs(paths: list[str]) -> list[OutputCode]:
-    """Every file under ``paths`` (wheels unpacked) with its device code, read by rocstack's audit."""
+    """Every output under ``paths`` (wheels unpacked) that carries device code, as rocstack's audit models it:
+    a library's units are its bundles (the runtime needs every one); a kernel set's or a kernel database's
+    files count together (the runtime looks up one of them). Outputs without device code are left out."""
     from rocstack.audit import run_audit
+    from rocstack.audit.devicecode import LIBRARY
 
     existing = [p for p in paths if os.path.exists(p)]
     if not existing:
         return []
     report = run_audit(existing, targets=[])
+    rows = report.coverage.rows if report.coverage is not None else []
     out = []
-    for summary in report.files:
-        if summary.fatbin:
-            count = len(summary.fatbin.get("bundles") or [])
-            bundles = tuple(
-                tuple(sorted({o.target_id for o in summary.code_objects
-                              if o.target_id and o.where.startswith(f"bundle {i} ")}))
-                for i in range(count))
-            out.append(OutputCode(summary.path, bundles))
-        elif summary.code_objects:
-            out.append(OutputCode(summary.path, (tuple(sorted({o.target_id for o in summary.code_objects if o.target_id})),),
-                                  code_object_file=True))
+    for row in rows:
+        if row.kind == LIBRARY:
+            out.append(OutputCode(row.name, tuple(tuple(sorted(set(u.targets))) for u in row.units)))
         else:
-            out.append(OutputCode(summary.path, ()))
+            union = tuple(sorted({t for u in row.units for t in u.targets}))
+            out.append(OutputCode(row.name, (union,), code_object_file=True))
     return out
 
 

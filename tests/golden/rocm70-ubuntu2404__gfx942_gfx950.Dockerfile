@@ -162,40 +162,6 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6 hypothesis==6.135.0 attrs==25.3.0 sortedcontainers==2.4.0 \
     && mkdir -p /out/tests/fbgemm-gpu && cp -r test /out/tests/fbgemm-gpu/test \
     && python -m rocstack.imaging.ledger --component fbgemm-gpu-rocm --targets "$ROCSTACK_ARCHES" --marker /out/rocstack-build/fbgemm-gpu-rocm.json /out/tests/fbgemm-gpu /out/wheels
-FROM python-env AS build-flashinfer-rocm
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends git \
-    && rm -rf /var/lib/apt/lists/*
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
-    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
-    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    rocstack-pip install scikit-build-core==0.11.5 setuptools-scm==9.2.2 setuptools==80.9.0 wheel==0.45.1 ninja==1.11.1.4 cmake==3.31.6 numpy==2.2.6 packaging==25.0
-ENV ROCSTACK_ARCHES="gfx942,gfx950" \
-    WHEEL_DIR="/out/wheels" \
-    FLASHINFER_ROCM_ARCH_LIST="gfx942,gfx950" \
-    FLASHINFER_DISABLE_VERSION_CHECK="1"
-RUN git clone --filter=blob:none https://github.com/ROCm/flashinfer.git /src/flashinfer-rocm \
-    && git -C /src/flashinfer-rocm checkout --detach d981804f78bfcde37984edc2ea4592eaab03b81c \
-    && git -C /src/flashinfer-rocm submodule update --init --recursive --depth 1
-WORKDIR /src/flashinfer-rocm
-ENV CCACHE_DIR=/root/.cache/ccache \
-    CCACHE_COMPILERCHECK=content
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    --mount=type=secret,id=pip_cert,target=/run/secrets/pip_cert \
-    --mount=type=secret,id=pip_conf,target=/run/secrets/pip_conf \
-    --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
-    --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    set -x \
-    && mkdir -p /out/wheels \
-    && MAX_JOBS="$(rocstack-jobs flashinfer-rocm 4 0)" \
-    && export MAX_JOBS \
-    && mkdir -p /out/tests/flashinfer-rocm && cp -r tests/rocm_tests /out/tests/flashinfer-rocm/rocm_tests \
-    && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
-    && cd amd-flashinfer-jit-cache && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
-    && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" ninja==1.11.1.4 \
-    && python -m rocstack.imaging.ledger --component flashinfer-rocm --targets "$ROCSTACK_ARCHES" --marker /out/rocstack-build/flashinfer-rocm.json /out/tests/flashinfer-rocm /out/wheels
 
 FROM python-env AS runtime
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
@@ -221,19 +187,14 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,from=build-fbgemm-gpu-rocm,source=/out/wheels,target=/tmp/wheels/fbgemm-gpu-rocm \
     rocstack-pip install --no-deps --no-index /tmp/wheels/fbgemm-gpu-rocm/*.whl
 COPY --from=build-fbgemm-gpu-rocm /out/tests/fbgemm-gpu /opt/rocstack/upstream-tests/fbgemm-gpu
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    --mount=type=bind,from=build-flashinfer-rocm,source=/out/wheels,target=/tmp/wheels/flashinfer-rocm \
-    rocstack-pip install --no-deps --no-index /tmp/wheels/flashinfer-rocm/*.whl
-COPY --from=build-flashinfer-rocm /out/tests/flashinfer-rocm /opt/rocstack/upstream-tests/flashinfer-rocm
 COPY rocstack /opt/rocstack/src
 COPY --from=build-rocstack-kernels /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-flash-attention-ck /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-xformers /out/rocstack-build/ /opt/rocstack/build/
 COPY --from=build-fbgemm-gpu-rocm /out/rocstack-build/ /opt/rocstack/build/
-COPY --from=build-flashinfer-rocm /out/rocstack-build/ /opt/rocstack/build/
-RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack rocm70-ubuntu2404' 'arches gfx942,gfx950' 'torch 2.10.0 (rocm)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' 'flash-attention-ck 2.8.0.post2 https://github.com/ROCm/flash-attention.git@b3ae4966b2567811880db10d9e040a775b99c7d7' 'xformers 0.0.33.post2 https://github.com/facebookresearch/xformers.git@41531cee4ca4e21f703968b31ffabda3d028f8fc' 'fbgemm-gpu-rocm 1.5.0 https://github.com/pytorch/FBGEMM.git@fc41cb7fa937d9a33ccb22ae463f9efd8855b524' 'flashinfer-rocm 0.5.3+amd.2 https://github.com/ROCm/flashinfer.git@d981804f78bfcde37984edc2ea4592eaab03b81c' > /opt/rocstack/versions.txt
+RUN mkdir -p /opt/rocstack && printf '%s\n' 'rocstack 0.1.0' 'stack rocm70-ubuntu2404' 'arches gfx942,gfx950' 'torch 2.10.0 (rocm)' 'triton 3.6.0' 'rocstack-kernels 0.1.0 local:kernels@0.1.0' 'flash-attention-ck 2.8.0.post2 https://github.com/ROCm/flash-attention.git@b3ae4966b2567811880db10d9e040a775b99c7d7' 'xformers 0.0.33.post2 https://github.com/facebookresearch/xformers.git@41531cee4ca4e21f703968b31ffabda3d028f8fc' 'fbgemm-gpu-rocm 1.5.0 https://github.com/pytorch/FBGEMM.git@fc41cb7fa937d9a33ccb22ae463f9efd8855b524' > /opt/rocstack/versions.txt
 LABEL io.rocstack.arches="gfx942,gfx950" \
-      io.rocstack.components="{\"fbgemm-gpu-rocm\":\"https://github.com/pytorch/FBGEMM.git@fc41cb7fa937d9a33ccb22ae463f9efd8855b524\",\"flash-attention-ck\":\"https://github.com/ROCm/flash-attention.git@b3ae4966b2567811880db10d9e040a775b99c7d7\",\"flashinfer-rocm\":\"https://github.com/ROCm/flashinfer.git@d981804f78bfcde37984edc2ea4592eaab03b81c\",\"rocstack-kernels\":\"local:kernels@0.1.0\",\"xformers\":\"https://github.com/facebookresearch/xformers.git@41531cee4ca4e21f703968b31ffabda3d028f8fc\"}" \
+      io.rocstack.components="{\"fbgemm-gpu-rocm\":\"https://github.com/pytorch/FBGEMM.git@fc41cb7fa937d9a33ccb22ae463f9efd8855b524\",\"flash-attention-ck\":\"https://github.com/ROCm/flash-attention.git@b3ae4966b2567811880db10d9e040a775b99c7d7\",\"rocstack-kernels\":\"local:kernels@0.1.0\",\"xformers\":\"https://github.com/facebookresearch/xformers.git@41531cee4ca4e21f703968b31ffabda3d028f8fc\"}" \
       io.rocstack.stack="rocm70-ubuntu2404" \
       org.opencontainers.image.description="ROCm 7.0 on Ubuntu 24.04 (MI300X/MI325X, MI355X), ROCm torch" \
       org.opencontainers.image.title="rocstack rocm70-ubuntu2404" \

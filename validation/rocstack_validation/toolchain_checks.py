@@ -128,6 +128,9 @@ def _library_files(package, sysroot: str) -> list[str]:
 
 
 def check_package(package, context) -> Outcome:
+    """The package's declaration and its device code (rocstack's coverage matrix: every bundle of a
+    library, some file of a kernel database) against the image arches; the audit's own declared-vs-
+    delivered findings (an arch declared but not shipped) come along."""
     from rocstack.audit import run_audit
 
     declared = set(package.gpu_arches or [])
@@ -137,23 +140,29 @@ def check_package(package, context) -> Outcome:
     if not files:
         return skip(f"{label} installs no library or code object (declares {' '.join(sorted(declared)) or 'nothing'})")
     report = run_audit(files, targets=list(context.arches), sysroot=context.sysroot)
-    lacking: dict[str, set[str]] = {}
-    for finding in report.findings:
-        if finding.check == "arch-coverage" and finding.severity == "error":
-            for target in context.arches:
-                if f"runs on {target}:" in finding.message:
-                    lacking.setdefault(str(target), set()).add(os.path.basename(finding.file))
-    carried = sorted({o.target_id.split(":")[0] for f in report.files for o in f.code_objects if o.target_id})
+    matrix = report.coverage
+    lacking: dict[str, list[str]] = {}
+    carried: set[str] = set()
+    for row, cells in zip(matrix.rows if matrix else [], matrix.cells if matrix else []):
+        carried |= {t.split(":")[0] for u in row.units for t in u.targets}
+        for arch, cell in cells.items():
+            if cell.status != "covered":
+                name = os.path.basename(row.name.rstrip("/")) + (" (some bundles)" if cell.status == "partial" else "")
+                lacking.setdefault(arch, []).append(name)
+    false_claims = [f.message for f in report.findings if f.check == "declared-arches" and f.severity == "error"]
     details = {"package": package.name, "version": package.version, "declared": sorted(declared),
-               "delivered": carried, "files": len(files), "lacking": {a: sorted(v) for a, v in lacking.items()}}
+               "delivered": sorted(carried), "files": len(files), "lacking": lacking,
+               "coverage": matrix.to_dict() if matrix else None}
     problems = [f"declares {' '.join(sorted(declared))}: no {', '.join(undeclared)}"] if undeclared else []
-    problems += [f"{', '.join(sorted(libs)[:4])}{' (+%d more)' % (len(libs) - 4) if len(libs) > 4 else ''} lack{'s' if len(libs) == 1 else ''} {arch}"
-                 for arch, libs in sorted(lacking.items())]
+    for arch, libs in sorted(lacking.items()):
+        shown = ", ".join(libs[:4]) + (f" (+{len(libs) - 4} more)" if len(libs) > 4 else "")
+        problems.append(f"{shown} lack{'s' if len(libs) == 1 else ''} {arch}")
+    problems += false_claims[:3]
     if problems:
         return Outcome("fail", f"{label} does not serve every image arch ({', '.join(context.arch_names)}): "
                                + "; ".join(problems) + " - choose a release whose device code covers them, or drop it from the image",
                        details)
     if not carried:
         return Outcome("fail", f"{label} declares {' '.join(sorted(declared))} but none of its {len(files)} file(s) carries device code", details)
-    return Outcome("pass", f"{label}: declared and delivered ({len(files)} file(s), device code for {', '.join(carried)}) "
-                           f"cover {', '.join(context.arch_names)}", details)
+    return Outcome("pass", f"{label}: declared and delivered ({len(files)} file(s), device code for "
+                           f"{', '.join(sorted(carried))}) cover {', '.join(context.arch_names)}", details)
