@@ -16,13 +16,12 @@ from pathlib import Path
 import jinja2
 
 from rocstack import __version__
-from rocstack.contracts import BUILD_MARKERS_PATH, LABEL_ARCHES, LABEL_COMPONENTS, LABEL_STACK, compact_json
+from rocstack.contracts import BUILD_MARKERS_PATH, BUILDER_MARKERS_DIR, LABEL_ARCHES, LABEL_COMPONENTS, LABEL_STACK, compact_json
 from rocstack.errors import RecipeError
 from rocstack.recipes.catalog import Selection
 from rocstack.recipes.models import ComponentRecipe
 
 TEMPLATE = "Dockerfile.j2"
-BUILDER_MARKERS_DIR = "/out/rocstack-build"  # where rocstack-jobs writes a builder stage's marker
 
 
 def base_reference(selection: Selection) -> str:
