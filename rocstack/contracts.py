@@ -21,6 +21,7 @@ REPORT_SCHEMA = "rocstack.validation/v1"  # the host's validation report
 # -- paths inside images built by rocstack ---------------------------------------------
 MANIFEST_PATH = "/opt/rocstack/manifest.json"
 PROJECT_PATH = "/opt/rocstack/src"  # the project copy: recipes/, images/, validation/, kernels/
+BUILDER_MARKERS_DIR = "/out/rocstack-build"  # a builder stage's own marker (rocstack-jobs, the ledger), copied to:
 BUILD_MARKERS_PATH = "/opt/rocstack/build"  # <component>.json per builder stage that ran (rocstack-jobs)
 
 # -- image labels ----------------------------------------------------------------------

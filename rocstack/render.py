@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 
 from rocstack import __version__
-from rocstack.contracts import BUILD_MARKERS_PATH, LABEL_ARCHES, LABEL_COMPONENTS, LABEL_STACK, compact_json
+from rocstack.contracts import BUILD_MARKERS_PATH, BUILDER_MARKERS_DIR, LABEL_ARCHES, LABEL_COMPONENTS, LABEL_STACK, compact_json
 from rocstack.errors import RecipeError
 from rocstack.recipes.catalog import Selection
 from rocstack.recipes.models import ComponentRecipe
@@ -46,7 +46,17 @@ def _component_context(recipe: ComponentRecipe, selection: Selection) -> dict:
             env[flag.name] = flag.render(selection.targets)
     if cmake_args:
         env["ROCSTACK_CMAKE_ARGS"] = " ".join(cmake_args)
+    toolchain = selection.stack.toolchain
+    if recipe.build.toolchain_flags:
+        # named per-toolchain flags (flash-attention's inlining flags hang Debian's clang-22): empty when
+        # the stack's toolchain has no such set, so the recipe's build keeps its own defaults
+        flags = (toolchain.flags.get(recipe.build.toolchain_flags) if toolchain else None) or []
+        env["ROCSTACK_TOOLCHAIN_FLAGS"] = ";".join(flags)
+    if recipe.build.offload_compress:
+        env["ROCSTACK_OFFLOAD_COMPRESS"] = "ON"
     for key, value in recipe.build.env.items():
+        env[key] = value
+    for key, value in selection.stack.component_env.get(recipe.name, {}).items():
         env[key] = value
     system_packages = list(recipe.build.system_packages)
     if recipe.source.kind == "git" and "git" not in system_packages:
@@ -55,9 +65,25 @@ def _component_context(recipe: ComponentRecipe, selection: Selection) -> dict:
         "recipe": recipe,
         "stage": f"build-{recipe.name}",
         "env": env,
+        "inputs": [_input_command(i) for i in recipe.inputs],
+        "ledger": _ledger_command(recipe),
         "system_packages": sorted(set(system_packages)),
         "jobs": {"memory_per_job_gb": _number(recipe.build.memory_per_job_gb), "max_jobs": recipe.build.max_jobs or 0},
     }
+
+
+def _input_command(item) -> str:
+    return (f"python -m rocstack.imaging.inputs pypi {item.package} {item.version} {item.dist} {item.sha256} "
+            f"/inputs/{item.package}")
+
+
+def _ledger_command(recipe: ComponentRecipe) -> str | None:
+    """The effective-arch ledger of a ROCm component's outputs (rocstack.imaging.ledger), or None."""
+    if recipe.build.toolchain != "rocm":
+        return None
+    outputs = sorted(recipe.artifacts.files) + (["/out/wheels"] if recipe.artifacts.wheels else [])
+    return (f"python -m rocstack.imaging.ledger --component {recipe.name} --targets \"$ROCSTACK_ARCHES\" "
+            f"--marker {BUILDER_MARKERS_DIR}/{recipe.name}.json " + " ".join(outputs))
 
 
 def _number(value: float) -> str:

@@ -28,10 +28,12 @@ from rocstack.contracts import LABEL_BASE_INPUTS, LABEL_STACK, logs_dir, rocstac
 from rocstack.engine import find_by_label
 from rocstack.errors import EngineError, RocstackError
 from rocstack.fsutil import write_atomic
+from rocstack.imaging.aptlayer import install_layer
 from rocstack.recipes.basekey import debootstrap_inputs, debootstrap_tag
 from rocstack.recipes.models import Stack
 
-# Bump when the steps below change what ends up in the image.
+# Bump when the steps below change what ends up in the image. (Stacks without a toolchain layer
+# keep their hash: the apt block joins the inputs only where a stack has one.)
 BUILDER_REVISION = 1
 IMAGE_CONFIG = (
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -84,6 +86,17 @@ def inputs_hash(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
+def _prune(root: Path) -> None:
+    for rel in PRUNE:
+        target = root / rel
+        if target.is_dir():
+            for child in target.iterdir():
+                if child.is_dir() and child.name == "partial":
+                    continue
+                if child.is_file() or child.is_symlink():
+                    child.unlink()
+
+
 def _debootstrap(inputs: dict, root: Path, log_path: Path) -> None:
     if shutil.which("debootstrap") is None:
         raise RocstackError("debootstrap is not installed", "apt-get install -y debootstrap")
@@ -109,14 +122,6 @@ def _debootstrap(inputs: dict, root: Path, log_path: Path) -> None:
             + " | ".join(tail),
             f"check the mirror (ROCSTACK_DEBIAN_MIRROR) and the package list; full log: {log_path}",
         )
-    for rel in PRUNE:
-        target = root / rel
-        if target.is_dir():
-            for child in target.iterdir():
-                if child.is_dir() and child.name == "partial":
-                    continue
-                if child.is_file() or child.is_symlink():
-                    child.unlink()
 
 
 def _import(client: docker.DockerClient, root: Path, tag: str, labels: dict[str, str]) -> str:
@@ -209,6 +214,13 @@ def build_base(
     root = Path(tempfile.mkdtemp(prefix="rootfs-", dir=work))
     try:
         _debootstrap(inputs, root, log_path)
+        if stack.base.debootstrap.apt is not None:
+            apt = stack.base.debootstrap.apt
+            say(f"base {tag}: toolchain layer ({len(apt.packages)} pinned packages: "
+                f"{', '.join(p.split('=')[0] for p in apt.packages)})")
+            with open(log_path, "a") as log:
+                install_layer(root, stack, inputs["mirror"], log)
+        _prune(root)
         say(f"base {tag}: importing into the engine")
         image_id = _import(client, root, tag, {LABEL_BASE_INPUTS: wanted, LABEL_STACK: stack.name})
     finally:

@@ -74,6 +74,16 @@ def stage_roles(selection: Selection) -> dict[str, str]:
     return roles
 
 
+def failing_command(output: list[str]) -> str | None:
+    """The last command a builder's ``set -x`` echoed (``+ cmd``; nested shells echo ``++``): the one that
+    failed, since the stage's commands are one ``&&`` chain. Long commands are cut at 160 characters."""
+    for line in reversed(output):
+        if line.startswith("+ ") and not line.startswith("+ [ "):
+            command = line[2:].strip()
+            return command if len(command) <= 160 else command[:157] + "..."
+    return None
+
+
 def describe_failure(progress: BuildProgress, roles: dict[str, str], log_path: Path, rc: int) -> BuildFailed:
     step = progress.failed_step()
     for title, error in progress.internal_errors:
@@ -93,7 +103,7 @@ def describe_failure(progress: BuildProgress, roles: dict[str, str], log_path: P
     role = roles.get(step.stage, step.stage)
     where = f"stage {step.stage} ({number}/{total}), step {step.index}/{step.count}"
     what = f"component {role} failed in {where}" if step.stage.startswith("build-") else f"{where} ({role}) failed"
-    instruction = step.command[:100]
+    instruction = failing_command(list(step.output)) or step.command[:100]
     tail = list(step.output)[-TAIL_LINES:] or list(progress.tail)[-TAIL_LINES:]
     return BuildFailed(
         f"{what}: `{instruction}`: {step.error}",

@@ -96,6 +96,11 @@ def build_manifest(
             # decided inside the builder when the stage ran (None: the stage left no marker)
             "max_jobs": (built.get(recipe.name) or {}).get("max_jobs"),
         })
+        ledger = (built.get(recipe.name) or {}).get("ledger")
+        if ledger is not None:
+            # the effective-arch ledger (rocstack.imaging.ledger): what the outputs carry, per file
+            components[-1]["effective_arches"] = ledger.get("effective")
+            components[-1]["ledger"] = ledger
     return {
         "schema": BUILD_MANIFEST_SCHEMA,
         "stack": selection.stack.name,

@@ -18,7 +18,11 @@ def debootstrap_inputs(stack: Stack) -> dict:
     spec = stack.base.debootstrap
     if spec is None:
         raise ValueError(f"stack {stack.name} has no debootstrap base")
-    return {"suite": spec.suite, "variant": spec.variant, "include": sorted(set(spec.include))}
+    inputs = {"suite": spec.suite, "variant": spec.variant, "include": sorted(set(spec.include))}
+    if spec.apt is not None:
+        # the toolchain layer: every source, pin (in order) and package=version changes the base
+        inputs["apt"] = spec.apt.model_dump(mode="json")
+    return inputs
 
 
 def debootstrap_tag(stack: Stack) -> str:

@@ -91,8 +91,23 @@ class Selection:
         return ",".join(str(t) for t in self.targets)
 
 
+def toolchain_refusal(stack: Stack, processor: str) -> str | None:
+    """Why the stack's own device compiler cannot target ``processor`` (None: it can, or the stack names no toolchain)."""
+    toolchain = stack.toolchain
+    if toolchain is None:
+        return None
+    if processor in toolchain.refused:
+        return f"the toolchain of stack {stack.name} ({toolchain.name}) cannot target {processor}: {toolchain.refused[processor]}"
+    if processor not in toolchain.offload_arches:
+        return (f"the toolchain of stack {stack.name} ({toolchain.name}) cannot target {processor}: "
+                f"its hipcc targets {', '.join(toolchain.offload_arches)}")
+    return None
+
+
 def refusal_reason(stack: Stack, recipe: ComponentRecipe, target: TargetID) -> str | None:
     """Why ``recipe`` cannot be built for ``target`` on ``stack``, or None when it can."""
+    if recipe.build.toolchain == "rocm" and (reason := toolchain_refusal(stack, target.processor)):
+        return reason
     if target.processor not in recipe.arches:
         note = f" ({recipe.arch_note})" if recipe.arch_note else ""
         return f"{recipe.name} cannot target {target.processor}: it supports {', '.join(recipe.arches)}{note}"
@@ -107,6 +122,17 @@ def refusal_reason(stack: Stack, recipe: ComponentRecipe, target: TargetID) -> s
     return None
 
 
+def _refuse_toolchain_arches(stack: Stack, arch: str) -> None:
+    """An arch the stack's toolchain refuses (gfx940 on LLVM 22) is refused with the compiler's reason,
+    even where rocstack's arch registry does not know the name (the registry would only say 'unknown')."""
+    if stack.toolchain is None:
+        return
+    names = [part.strip().split(":")[0] for part in arch.split(",") if part.strip()]
+    reasons = [toolchain_refusal(stack, name) for name in names if name in stack.toolchain.refused]
+    if reasons:
+        raise ArchError("; ".join(reasons), f"choose arches the toolchain targets: {', '.join(stack.toolchain.offload_arches)}")
+
+
 def select(catalog: Catalog, stack_name: str | None, arch: str | list[TargetID] | None) -> Selection:
     """Resolve a stack and an --arch value (text, or target IDs parsed already), refusing impossible
     selections before any build starts."""
@@ -114,6 +140,7 @@ def select(catalog: Catalog, stack_name: str | None, arch: str | list[TargetID] 
     if not arch:
         targets = list(stack.default_arches)
     elif isinstance(arch, str):
+        _refuse_toolchain_arches(stack, arch)
         targets = parse_arch_list(arch)
     else:
         targets = list(arch)

@@ -12,18 +12,16 @@ import re
 from typing import Annotated, Literal, Union
 
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
 from rocstack.arches import TargetID, all_arches
 from rocstack.arches import parse_target_id as _parse_target_id
 from rocstack.errors import ArchError
+from rocstack.recipes.toolchain_models import DEB_PINNED, AptLayer, AptPin, AptSource, Toolchain  # noqa: F401 (re-exported)
 
-_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
+from rocstack.recipes.strict import NAME_RE as _NAME_RE
+from rocstack.recipes.strict import Strict
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def parse_target_id(text: str):
@@ -89,6 +87,20 @@ class LocalSource(Strict):
 Source = Annotated[Union[GitSource, PyPISource, LocalSource], Field(discriminator="kind")]
 
 
+class PyPIInput(Strict):
+    """A further file the build reads (flash-attention's sdist for CK's headers and generator), fetched
+    into ``/inputs/<package>/`` from the pip index before the commands run, and checked by sha256
+    (downloaded as a file: an sdist's metadata is never built, so no setup.py runs)."""
+
+    kind: Literal["pypi"]
+    package: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str
+    dist: Literal["sdist", "wheel"] = "sdist"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the file: the input is pinned by content")
+
+    _v = field_validator("version")(classmethod(lambda cls, v: _check_version(v)))
+
+
 # --- build ----------------------------------------------------------------------
 
 
@@ -124,6 +136,11 @@ class BuildSpec(Strict):
     system_packages: list[str] = Field([], description="apt packages the build stage needs")
     pip_packages: list[str] = Field([], description="pip requirements the build stage needs")
     commands: list[str] = Field(min_length=1, description="shell commands run in the source dir; wheels go to $WHEEL_DIR")
+    toolchain_flags: str | None = Field(
+        None, pattern=_NAME_RE, description="name of a flag set in the stack's toolchain.flags -> $ROCSTACK_TOOLCHAIN_FLAGS "
+        "(';'-joined option groups; empty where the stack's toolchain has no such set)",
+    )
+    offload_compress: bool = Field(False, description="compress the device code: $ROCSTACK_OFFLOAD_COMPRESS=ON / --offload-compress")
 
 
 class Artifacts(Strict):
@@ -149,6 +166,33 @@ class PythonCheck(Strict):
     gpu: bool = Field(False, description="needs a GPU: without one it is reported skipped with the reason, never run")
 
 
+class NativeProgram(Strict):
+    """A test program the component installs: exit 0 pass, 77 skip (its last line is the reason), else fail."""
+
+    name: str = Field(pattern=_NAME_RE, description="reported as program:<component>:<name>")
+    command: str = Field(min_length=1, description="absolute path in the image, with arguments")
+    gpu: bool = Field(True, description="it checks results on a GPU (a 77 without one is the expected skip)")
+
+
+class ResourcePolicy(Strict):
+    """What the code-object resources of the component's kernels may be (registers, scratch)."""
+
+    spills: Literal["fail", "warn", "ignore"] = Field(
+        "warn", description="VGPR/SGPR spills: a failure, a warning with the numbers (default), or ignored")
+    max_scratch_bytes: int | None = Field(None, ge=0, description="scratch (private) bytes per lane above which a kernel fails")
+
+
+class JitPolicy(Strict):
+    """A library that compiles device code at run time (FlashInfer+ROCm): the image passes when its AOT
+    outputs cover every image arch, or when ``compiler`` is in the image and targets every image arch
+    (its offload-arch list, and a one-kernel compile per arch)."""
+
+    compiler: str = Field(min_length=1, description="the compiler the library runs (hipcc)")
+    arch_env: str | None = Field(None, description="environment variable the library reads its arch list from")
+    aot: list[str] = Field([], description="globs (relative to site-packages) of the ahead-of-time outputs")
+    probe: Literal["one-kernel"] = "one-kernel"
+
+
 class ValidationPolicy(Strict):
     gpu_extensions: list[str] = []
     required_symbols: list[str] = []
@@ -172,6 +216,9 @@ class ValidationPolicy(Strict):
     python_checks: list[PythonCheck] = Field(
         [], description="Python snippets that must exit 0 in the image (xFormers: its CK attention operators are registered)",
     )
+    programs: list[NativeProgram] = Field([], description="native test programs the component installs")
+    resources: ResourcePolicy | None = Field(None, description="code-object resource policy (spills, scratch)")
+    jit: JitPolicy | None = Field(None, description="the component compiles device code at run time")
 
     @field_validator("benchmark")
     @classmethod
@@ -208,6 +255,7 @@ class ComponentRecipe(Strict):
     version: str
     description: str = ""
     source: Source
+    inputs: list[PyPIInput] = Field([], description="further files fetched into /inputs/<package>/ before the commands")
     arches: list[str] = Field(min_length=1, description="gfx arches the component can be built for")
     arch_note: str = Field("", description="why the arch list is what it is, shown when an arch is refused")
     build: BuildSpec
@@ -238,6 +286,7 @@ class DebootstrapBase(Strict):
     suite: str = "bookworm"
     variant: str = "minbase"
     include: list[str] = ["python3", "python3-venv", "ca-certificates"]
+    apt: AptLayer | None = Field(None, description="pinned packages installed after debootstrap (the toolchain layer)")
 
 
 class BaseImage(Strict):
@@ -264,13 +313,24 @@ class TorchSpec(Strict):
     variant: Literal["cpu", "rocm"]
     index_url: str | None = Field(None, description="pip index serving this torch build (ROCm wheels)")
     wheelhouse: bool = Field(False, description="take torch from --wheelhouse instead of an index")
+    apt: str | None = Field(None, description="the distribution's own build, name=version (Debian's python3-torch)")
 
     _v = field_validator("version")(classmethod(lambda cls, v: _check_version(v)))
 
+    @field_validator("apt")
+    @classmethod
+    def _apt_pinned(cls, value: str | None) -> str | None:
+        if value is not None and not DEB_PINNED.match(value):
+            raise ValueError(f"torch.apt '{value}' is not name=version (e.g. python3-torch=2.14.1+dfsg-1)")
+        return value
+
     @model_validator(mode="after")
     def _has_source(self) -> "TorchSpec":
-        if not self.index_url and not self.wheelhouse:
-            raise ValueError("torch needs index_url or wheelhouse: true; a bare PyPI fallback is how a CPU-only torch slips in")
+        sources = [name for name, on in (("index_url", self.index_url), ("wheelhouse", self.wheelhouse), ("apt", self.apt)) if on]
+        if not sources:
+            raise ValueError("torch needs index_url, wheelhouse: true or apt; a bare PyPI fallback is how a CPU-only torch slips in")
+        if len(sources) > 1:
+            raise ValueError(f"torch takes one source, not {' and '.join(sources)}")
         return self
 
 
@@ -285,6 +345,9 @@ class Stack(Strict):
     triton: str | None = Field(None, description="triton version pinned in the Python env")
     system_packages: list[str] = Field([], description="apt packages of the Python env stage")
     components: list[str] = Field(min_length=1)
+    component_env: dict[str, dict[str, str]] = Field(
+        {}, description="component -> build environment over its recipe's build.env (e.g. a smaller CK instance set)")
+    toolchain: Toolchain | None = Field(None, description="the stack's device compiler, what it targets and refuses")
     default_arches: tuple[Target, ...] = Field((_parse_target_id("gfx942"),), min_length=1)
     template: str | None = Field(None, description="template (relative to images/) that extends Dockerfile.j2")
     ci: Literal["build", "render"] = Field(
@@ -300,4 +363,11 @@ class Stack(Strict):
     def _rocm_matches_torch(self) -> "Stack":
         if self.torch.variant == "rocm" and self.rocm is None:
             raise ValueError("torch.variant is rocm but the stack sets no rocm version")
+        if self.torch.apt and self.base.debootstrap is None:
+            raise ValueError("torch.apt installs the distribution's torch: it needs a debootstrap base whose apt serves it")
+        if self.rocm and self.base.debootstrap is not None and self.toolchain is None:
+            raise ValueError("a ROCm stack on a debootstrap base must say what its compiler targets (toolchain)")
+        unknown = sorted(set(self.component_env) - set(self.components))
+        if unknown:
+            raise ValueError(f"component_env names {', '.join(unknown)}, not among the stack's components")
         return self

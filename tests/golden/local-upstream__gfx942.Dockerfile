@@ -48,7 +48,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs rocstack-kernels 2 0)" \
     && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
@@ -81,7 +82,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs flash-attention-triton 2 0)" \
     && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
@@ -104,7 +106,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs fbgemm-gpu-cpu 2 0)" \
     && export MAX_JOBS \
     && cp ./fbgemm_gpu_cpu-*.whl "$WHEEL_DIR"/ \

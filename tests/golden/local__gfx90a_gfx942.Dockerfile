@@ -48,7 +48,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs rocstack-kernels 2 0)" \
     && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \

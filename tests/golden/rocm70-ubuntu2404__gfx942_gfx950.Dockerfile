@@ -50,7 +50,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs rocstack-kernels 2 0)" \
     && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
@@ -82,12 +83,14 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs flash-attention-ck 9 0)" \
     && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" einops==0.8.1 \
-    && mkdir -p /out/tests && cp -r tests /out/tests/flash-attention-ck
+    && mkdir -p /out/tests && cp -r tests /out/tests/flash-attention-ck \
+    && python -m rocstack.imaging.ledger --component flash-attention-ck --targets "$ROCSTACK_ARCHES" --marker /out/rocstack-build/flash-attention-ck.json /out/tests/flash-attention-ck /out/wheels
 FROM python-env AS build-xformers
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git \
@@ -114,13 +117,15 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs xformers 8 0)" \
     && export MAX_JOBS \
     && rocstack-pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" . \
     && python -c 'import glob, json, os, zipfile; wheel = glob.glob(os.path.join(os.environ["WHEEL_DIR"], "xformers-*.whl"))[0]; info = json.loads(zipfile.ZipFile(wheel).read("xformers/cpp_lib.json")); assert info["version"]["hip"], "xformers/_C.so was built without HIP kernels: set HIP_ARCHITECTURES"' \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6 scipy==1.15.3 \
-    && mkdir -p /out/tests && cp -r tests /out/tests/xformers
+    && mkdir -p /out/tests && cp -r tests /out/tests/xformers \
+    && python -m rocstack.imaging.ledger --component xformers --targets "$ROCSTACK_ARCHES" --marker /out/rocstack-build/xformers.json /out/tests/xformers /out/wheels
 FROM python-env AS build-fbgemm-gpu-rocm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git \
@@ -147,14 +152,16 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/ccache,sharing=locked \
     --mount=type=cache,target=/root/.triton/cache,sharing=locked \
-    mkdir -p /out/wheels \
+    set -x \
+    && mkdir -p /out/wheels \
     && MAX_JOBS="$(rocstack-jobs fbgemm-gpu-rocm 4 0)" \
     && export MAX_JOBS \
     && cd fbgemm_gpu \
     && export BUILD_ROCM_VERSION="$(cut -d. -f1,2 /opt/rocm/.info/version)" CMAKE_BUILD_PARALLEL_LEVEL="$MAX_JOBS" \
     && python -m build --wheel --no-isolation --outdir "$WHEEL_DIR" --config-setting=--build-option=--build-target=default --config-setting=--build-option=--build-variant=rocm --config-setting=--build-option=--package_channel=release --config-setting=--build-option=-DHIP_ROOT_DIR=/opt/rocm $(for arg in $ROCSTACK_CMAKE_ARGS; do printf -- '--config-setting=--build-option=%s ' "$arg"; done) \
     && rocstack-pip download --no-deps --only-binary :all: -d "$WHEEL_DIR" numpy==2.2.6 hypothesis==6.135.0 attrs==25.3.0 sortedcontainers==2.4.0 \
-    && mkdir -p /out/tests/fbgemm-gpu && cp -r test /out/tests/fbgemm-gpu/test
+    && mkdir -p /out/tests/fbgemm-gpu && cp -r test /out/tests/fbgemm-gpu/test \
+    && python -m rocstack.imaging.ledger --component fbgemm-gpu-rocm --targets "$ROCSTACK_ARCHES" --marker /out/rocstack-build/fbgemm-gpu-rocm.json /out/tests/fbgemm-gpu /out/wheels
 
 FROM python-env AS runtime
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \

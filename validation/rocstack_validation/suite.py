@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rocstack_validation import SUITE_SCHEMA, __version__, gpu as gpu_mod
 from rocstack_validation import aot_checks, perf_checks, probe, pytest_checks, python_checks, recipe_checks
+from rocstack_validation import native_checks, toolchain_checks
 from rocstack_validation.audit_checks import check_audit
 from rocstack_validation.context import component_env
 from rocstack_validation.results import CheckResult, Outcome, run_check
@@ -39,6 +40,30 @@ def _audit(context) -> list[CheckResult]:
         for manifest in aot_checks.aot_manifests(c, context.sysroot):
             out.append(run_check(f"aot:{c.name}", "audit", lambda m=manifest: aot_checks.check_aot(m, context.arches), c.name))
     return out
+
+
+def _native(context) -> list[CheckResult]:
+    """Resources and run-time compilers of the components; the stack's toolchain; the distribution's
+    ROCm libraries (declared vs delivered, inside an image only: a host's packages are not the image's)."""
+    out = []
+    for c in context.components:
+        if c.policy.resources is not None:
+            out.append(run_check(f"resources:{c.name}", "audit", lambda c=c: native_checks.check_resources(c, context), c.name))
+        if c.policy.jit is not None:
+            out.append(run_check(f"jit:{c.name}", "audit", lambda c=c: toolchain_checks.check_jit(c, context), c.name))
+    if getattr(context.stack, "toolchain", None) is not None:
+        out.append(run_check("toolchain", "audit", lambda: toolchain_checks.check_toolchain(context)))
+    if context.mode == "image":
+        for package in toolchain_checks.rocm_packages(context.sysroot):
+            out.append(run_check(f"dpkg:{package.name}", "audit",
+                                 lambda p=package: toolchain_checks.check_package(p, context), package.name))
+    return out
+
+
+def _programs(context, gpu) -> list[CheckResult]:
+    return [run_check(f"program:{c.name}:{program.name}", "correctness",
+                      lambda c=c, p=program: native_checks.check_program(c, p, gpu), c.name)
+            for c in context.components for program in c.policy.programs]
 
 
 def _python(context, gpu) -> list[CheckResult]:
@@ -171,7 +196,8 @@ def run_suite(context) -> dict:
     started = datetime.now(timezone.utc)
     start = time.monotonic()
     gpu = gpu_mod.detect()
-    checks = _recipe_checks(context) + _audit(context) + _python(context, gpu) + _correctness(context, gpu)
+    checks = (_recipe_checks(context) + _audit(context) + _native(context) + _python(context, gpu)
+              + _correctness(context, gpu) + _programs(context, gpu))
     perf, bench = _performance(context, gpu)
     checks += perf
     return {
