@@ -101,8 +101,12 @@ def _resolved_cell(row: DeviceRow, target: str) -> Cell:
                 for u in row.units]
     statuses = {v["status"] for v in verdicts}
     archives = sorted({a for v in verdicts for a in v["archives"]})
-    details = list(dict.fromkeys(f"{u.where}: {v['detail']}" for u, v in zip(row.units, verdicts) if v["detail"]))
-    shown = "; ".join(details[:_SHOWN]) + (f" (+{len(details) - _SHOWN} more)" if len(details) > _SHOWN else "")
+    failing: dict[str, list[str]] = {}  # why -> the code objects it holds for
+    for unit, verdict in zip(row.units, verdicts):
+        if verdict["detail"]:
+            failing.setdefault(verdict["detail"], []).append(unit.where)
+    shown = "; ".join(f"{why} ({', '.join(wheres[:2])}{f' +{len(wheres) - 2} more' if len(wheres) > 2 else ''})"
+                      for why, wheres in list(failing.items())[:_SHOWN])
     if statuses == {COVERED}:
         return Cell(COVERED, sorted({u.source for u in row.units}), "", [], archives)
     if statuses == {MISSING}:

@@ -209,14 +209,14 @@ class KpackLayer:
         return index
 
     def _fill(self, split: _Split) -> None:
+        """The summary's targets; the archives named as the report names files (their labels), and read
+        for the row."""
         units = split.row.units
         split.summary.fatbin["targets"] = sorted({t for u in units for t in u.targets})
         for unit in units:
             for verdict in (unit.resolved or {}).values():
-                for inside in verdict["archives"]:
-                    label = self._label_of(physical(split.root, inside)[1])
-                    if label not in split.row.files:
-                        split.row.files.append(label)
+                verdict["archives"] = [self._label_of(physical(split.root, inside)[1]) for inside in verdict["archives"]]
+                split.row.files += [label for label in verdict["archives"] if label not in split.row.files]
 
     def _decode_archives(self) -> None:
         """Every archive opened (by the resolution) or named (among the inputs), decoded once."""
