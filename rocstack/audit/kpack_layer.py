@@ -117,6 +117,9 @@ class KpackLayer:
             judged = {s.inside: s.lib for s in splits if self.targets or self._has_archives(s)}
             coverage = judge(judged, targets, root, self.env, self._hardlinks(root, splits), limits=self.limits,
                              cache=self.cache)
+            # a load path that is no input (a hardlinked copy found in the root): the finding is the library's
+            library_of = {r.load_path: r.library for r in coverage.resolutions}
+            labels = {s.inside: s.label for s in splits}
             for finding in coverage.findings:
                 if finding.kind == "kpack-env":
                     if env_said:
@@ -126,7 +129,11 @@ class KpackLayer:
                                            finding.message + " (no --arch given: judged for the arches installed)",
                                            finding.hint, finding.evidence)
                 where = finding.where
-                self._add(finding, self._label_of(physical(root, where)[1]) if where.startswith("/") else where)
+                if not where.startswith("/"):
+                    self._add(finding, where)
+                    continue
+                label = self._labels.get(os.path.realpath(physical(root, where)[1]))
+                self._add(finding, label or labels.get(library_of.get(where, ""), where))
             env_said = env_said or any(f.kind == "kpack-env" for f in coverage.findings)
             for split in splits:
                 if split.inside in judged:
