@@ -33,8 +33,8 @@ import zstandard
 from rocstack.audit.codeobject import CodeObject, parse_code_object
 from rocstack.audit.elf import ElfError
 from rocstack.audit.kpack import KpackFinding
+from rocstack.audit.magic import KPACK_MAGIC
 
-MAGIC = b"KPAK"
 VERSION = 1
 HEADER = struct.Struct("<4sIQ")
 BLOB_ALIGNMENT = 64
@@ -112,8 +112,8 @@ def open_archive(path: str | os.PathLike, where: str | None = None,
                 archive._problem(f"truncated: {archive.size} bytes, shorter than the {HEADER.size}-byte KPAK header")
                 return archive
             magic, version, toc_offset = HEADER.unpack(handle.read(HEADER.size))
-            if magic != MAGIC:
-                archive._problem(f"not a kpack archive (magic {magic!r}, expected {MAGIC!r})")
+            if magic != KPACK_MAGIC:
+                archive._problem(f"not a kpack archive (magic {magic!r}, expected {KPACK_MAGIC!r})")
                 return archive
             archive.version, archive.toc_offset = version, toc_offset
             if version != VERSION:

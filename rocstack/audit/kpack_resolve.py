@@ -59,12 +59,6 @@ class KpackEnv:
             settings=tuple(sorted((k, v) for k, v in env.items() if k.startswith("ROCM_KPACK_"))),
         )
 
-    @classmethod
-    def from_image_env(cls, entries: Iterable[str]) -> "KpackEnv":
-        """From an image config's ``Env`` list (``["KEY=value", ...]``); a later entry wins."""
-        pairs = dict(entry.split("=", 1) for entry in entries if "=" in entry)
-        return cls.from_mapping(pairs)
-
 
 def split_path_list(value: str) -> tuple[str, ...]:
     return tuple(part for part in value.split(":") if part)

@@ -225,3 +225,27 @@ def test_one_component_mapping_judges_several_paths_together(kbuild, tmp_path):
                        component={str(torch): "torch 2.12", str(blas): "rocm-sdk-libraries 7.14"})
     assert [c["name"] for c in report.coverage.to_dict()["components"]] == ["torch 2.12", "rocm-sdk-libraries 7.14"]
     assert {r["component"] for r in report.coverage.to_dict()["rows"]} == {"torch 2.12", "rocm-sdk-libraries 7.14"}
+
+
+def test_the_four_real_failures_through_the_command(kbuild, tmp_path):
+    """TheRock#7081, pytorch#194498, TheRock PR #5768 and a stock patchelf, in one TheRock-like root, through
+    `rocstack audit --sysroot`: one finding each on the library concerned, exit 1, no traceback."""
+    tree = therock_tree(kbuild, tmp_path / "root", arches=("gfx90a",), devel="hardlink",
+                        artifacts=("torch", "torch_xnack", "aotriton", "blas_lib", "hip_lib"),
+                        drop=("aotriton_gfx90a.kpack",))
+    run([str(stock_patchelf()), "--set-rpath", "$ORIGIN/../lib64:$ORIGIN/a/long/enough/path/to/need/more/room",
+         str(tree.root / "opt/rocm/lib/libk.so")])
+    done = cli(str(tree.site / "torch"), str(tree.site / "_rocm_sdk_libraries"), str(tree.root / "opt/rocm"),
+               "--sysroot", str(tree.root), "--arch", "gfx90a", "--json", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    found: dict[str, list[str]] = {}
+    for f in report["findings"]:
+        if f["severity"] == "error" and f["check"] in ("arch-coverage", "hip-fatbin", "input"):
+            found.setdefault(os.path.relpath(f["file"], tree.root), []).append(f["message"])
+    assert set(found) == {TORCH_HIP, f"{SITE}/torch/lib/libaotriton_v2.so",
+                          f"{SITE}/_rocm_sdk_libraries/lib/libblas_lib.so", "opt/rocm/lib/libk.so"}
+    assert all("TheRock#7081" in m for m in found[TORCH_HIP])
+    assert ["pytorch#194498" in m for m in found[f"{SITE}/torch/lib/libaotriton_v2.so"]] == [True]
+    assert ["TheRock PR #5768" in m for m in found[f"{SITE}/_rocm_sdk_libraries/lib/libblas_lib.so"]] == [True]
+    assert ["no PT_LOAD maps it" in m for m in found["opt/rocm/lib/libk.so"]] == [True]
