@@ -196,7 +196,10 @@ def check(report: AuditReport, matrix: Matrix, targets: list[TargetID]) -> None:
                 kinds = _count_kinds([matrix.rows[i] for i in indexes])
                 built = sorted({t for i in indexes for u in matrix.rows[i].units for t in u.targets})
                 units = [u for i in indexes for u in matrix.rows[i].units]
-                _no_binary(report, component, f"no code for {arch} anywhere in it ({kinds}): loading it there fails",
+                # a component of one file: the finding is on that file (a place a report can point at)
+                files = matrix.rows[indexes[0]].files if len(indexes) == 1 else []
+                _no_binary(report, files[0] if len(files) == 1 else component,
+                           f"no code for {arch} anywhere in it ({kinds}): loading it there fails",
                            _why_missing(device, built, units), built, device)
                 continue
             _row_findings(report, matrix, indexes, device)
