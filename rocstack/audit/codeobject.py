@@ -15,6 +15,7 @@ import msgpack
 
 from rocstack.arches import TargetID, all_arches, mach_table, supported_features
 from rocstack.audit.elf import EM_AMDGPU, ElfError, ElfFile
+from rocstack.audit.segments import segment_notes
 
 NT_AMDGPU_METADATA = 32
 _ABI_TO_CODE_OBJECT_VERSION = {0: 2, 1: 3, 2: 4, 3: 5, 4: 6}
@@ -119,7 +120,7 @@ def parse_code_object(buf, base: int = 0, length: int | None = None, where: str 
 
 def _kernels(elf: ElfFile, obj: CodeObject, processor: str | None, prefix_only: bool = False) -> list[Kernel]:
     metadata = None
-    for name, ntype, desc in (elf.segment_notes() if prefix_only else elf.notes()):
+    for name, ntype, desc in (segment_notes(elf) if prefix_only else elf.notes()):
         if name == "AMDGPU" and ntype == NT_AMDGPU_METADATA:
             metadata = desc
             break

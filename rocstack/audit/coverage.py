@@ -1,13 +1,16 @@
 """Coverage as the runtime sees it: rows (libraries, kernel sets, kernel databases) x arches.
 
 A cell is ``covered`` (the runtime finds code for the arch: every bundle of a library,
-some file of a kernel set, a complete index of a database), ``partial`` (a library
-with some bundles lacking it, a database index that names missing files) or
-``missing``. Generic code objects (``gfx9-4-generic``) count, noted as such: only a
+some file of a kernel set, a complete index of a database, every code object of a
+kpack-split library in the archive the loader picks), ``partial`` (a library with some
+bundles lacking it, a database index that names missing files, a kpack-split library
+some of whose code objects or load paths fail) or ``missing``. A kpack cell names the
+archives its code comes from. Generic code objects (``gfx9-4-generic``) count, noted as such: only a
 runtime that loads code object v6 uses them.
 
 Findings: a library or database missing (or partially missing) a requested arch is an
-error naming ``hipErrorNoBinaryForGpu``; so is a component (an audited input) with
+error naming ``hipErrorNoBinaryForGpu`` (a kpack-split library's are the kpack layer's:
+they say which archive or package is missing); so is a component (an audited input) with
 device code and none for the arch anywhere. A kernel set missing an arch that the
 component's other sets have is a warning: per-arch trees legitimately ship kernels
 that exist for one arch only (aiter's gfx950 FP4 GEMMs), and the runtime only looks
@@ -32,6 +35,7 @@ class Cell:
     sources: list[str] = field(default_factory=list)
     detail: str = ""
     generic: list[str] = field(default_factory=list)  # generic targets the coverage relies on
+    archives: list[str] = field(default_factory=list)  # kpack archives the code comes from
 
     def to_dict(self) -> dict:
         out = {"status": self.status, "sources": self.sources}
@@ -39,6 +43,8 @@ class Cell:
             out["detail"] = self.detail
         if self.generic:
             out["generic"] = self.generic
+        if self.archives:
+            out["archives"] = self.archives
         return out
 
 
@@ -85,7 +91,32 @@ def unit_covers(unit: DeviceUnit, device: TargetID) -> tuple[bool, list[str]]:
     return bool(generic_used), generic_used
 
 
+def resolved(row: DeviceRow) -> bool:
+    """Is the row judged by the kpack loader's resolution rather than by the targets its units hold?"""
+    return bool(row.units) and all(u.resolved is not None for u in row.units)
+
+
+def _resolved_cell(row: DeviceRow, target: str) -> Cell:
+    verdicts = [u.resolved.get(target) or {"status": MISSING, "archives": [], "detail": "not judged for it"}
+                for u in row.units]
+    statuses = {v["status"] for v in verdicts}
+    archives = sorted({a for v in verdicts for a in v["archives"]})
+    failing: dict[str, list[str]] = {}  # why -> the code objects it holds for
+    for unit, verdict in zip(row.units, verdicts):
+        if verdict["detail"]:
+            failing.setdefault(verdict["detail"], []).append(unit.where)
+    shown = "; ".join(f"{why} ({', '.join(wheres[:2])}{f' +{len(wheres) - 2} more' if len(wheres) > 2 else ''})"
+                      for why, wheres in list(failing.items())[:_SHOWN])
+    if statuses == {COVERED}:
+        return Cell(COVERED, sorted({u.source for u in row.units}), "", [], archives)
+    if statuses == {MISSING}:
+        return Cell(MISSING, [], shown)
+    return Cell(PARTIAL, sorted({u.source for u in row.units}), shown, [], archives)
+
+
 def cell(row: DeviceRow, device: TargetID) -> Cell:
+    if resolved(row):
+        return _resolved_cell(row, str(device))
     hits = []
     generic: list[str] = []
     for unit in row.units:
@@ -153,13 +184,22 @@ def check(report: AuditReport, matrix: Matrix, targets: list[TargetID]) -> None:
         return
     for device in targets:
         arch = str(device)
-        for component, statuses in matrix.components.items():
-            indexes = [i for i, row in enumerate(matrix.rows) if row.component == component]
-            if statuses.get(arch) == MISSING:
+        for component in matrix.components:
+            # kpack-split libraries: the kpack layer's findings say what is missing and which package has it
+            indexes = [i for i, row in enumerate(matrix.rows) if row.component == component and not resolved(row)]
+            if not indexes:
+                continue
+            status = None
+            for i in indexes:
+                status = _merge(status, matrix.cells[i][arch].status)
+            if status == MISSING:
                 kinds = _count_kinds([matrix.rows[i] for i in indexes])
                 built = sorted({t for i in indexes for u in matrix.rows[i].units for t in u.targets})
                 units = [u for i in indexes for u in matrix.rows[i].units]
-                _no_binary(report, component, f"no code for {arch} anywhere in it ({kinds}): loading it there fails",
+                # a component of one file: the finding is on that file (a place a report can point at)
+                files = matrix.rows[indexes[0]].files if len(indexes) == 1 else []
+                _no_binary(report, files[0] if len(files) == 1 else component,
+                           f"no code for {arch} anywhere in it ({kinds}): loading it there fails",
                            _why_missing(device, built, units), built, device)
                 continue
             _row_findings(report, matrix, indexes, device)

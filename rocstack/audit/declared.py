@@ -9,7 +9,8 @@ Declarations read:
   (``rocm-sdk-device-<T>``, ``amd-torch-device-<T>``, extra ``device-<T>``), ``<T>`` an
   arch or a family (``gfx94X-dcgpu``), with the files from ``RECORD`` when installed.
 
-Delivered: the targets of every coverage-matrix unit read from the package's files.
+Delivered: the targets of every coverage-matrix unit read from the package's files (for a
+kpack-split library, the targets its installed archives hold for it).
 A declared arch with no code is an error (users pick packages by that list and get
 ``hipErrorNoBinaryForGpu``); code for an undeclared arch is a warning (stale metadata).
 """
@@ -19,10 +20,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rocstack.arches import generic_targets, therock_family
-from rocstack.audit.devicecode import KPACK, DeviceRow
 from rocstack.audit.report import CHECK_DECLARED, AuditReport
+
+if TYPE_CHECKING:  # validate reads dpkg's status through this module without the device-code model
+    from rocstack.audit.devicecode import DeviceRow
 
 DEBIAN_FIELD = "X-Rocm-Gpu-Architecture"
 _DEVICE_REQUIREMENT = re.compile(r"^(?:rocm-sdk-device|amd-torch-device)-(?P<target>[A-Za-z0-9][A-Za-z0-9-]*)$", re.I)
@@ -64,31 +68,44 @@ def from_control(fields: dict[str, str], source: str) -> Declaration | None:
     return Declaration(fields.get("Package", "?"), fields.get("Version", "?"), source, value.split())
 
 
-def from_dpkg(root: str) -> list[Declaration]:
-    """Installed packages that declare GPU arches, with their files (host paths under ``root``)."""
-    status = os.path.join(root, "var/lib/dpkg/status")
+def dpkg_status(root: str | os.PathLike, wanted: str | None = None) -> list[dict[str, str]]:
+    """The stanzas of a root filesystem's ``/var/lib/dpkg/status`` (only those holding ``wanted``, if given)."""
     try:
-        with open(status, encoding="utf-8", errors="replace") as handle:
+        with open(os.path.join(root, "var/lib/dpkg/status"), encoding="utf-8", errors="replace") as handle:
             text = handle.read()
     except OSError:
         return []
-    out = []
-    for stanza in text.split("\n\n"):
-        if DEBIAN_FIELD not in stanza:
+    stanzas = (parse_control(stanza) for stanza in text.split("\n\n") if wanted is None or wanted in stanza)
+    return [fields for fields in stanzas if fields.get("Package")]
+
+
+def dpkg_state(fields: dict[str, str]) -> str:
+    """``install ok installed`` -> ``installed``: the last word of ``Status`` is the package's state."""
+    words = fields.get("Status", "").split()
+    return words[-1] if words else ""
+
+
+def dpkg_files(root: str | os.PathLike, fields: dict[str, str]) -> list[str] | None:
+    """The package's files (paths inside ``root``) from ``/var/lib/dpkg/info/<pkg>[:arch].list``; None without one."""
+    package, arch = fields.get("Package", ""), fields.get("Architecture", "")
+    for name in (f"{package}:{arch}.list", f"{package}.list"):
+        try:
+            with open(os.path.join(root, "var/lib/dpkg/info", name), encoding="utf-8", errors="replace") as handle:
+                return [line.strip() for line in handle if line.strip() and line.strip() != "/."]
+        except OSError:
             continue
-        fields = parse_control(stanza)
+    return None
+
+
+def from_dpkg(root: str) -> list[Declaration]:
+    """Installed packages that declare GPU arches, with their files (host paths under ``root``)."""
+    out = []
+    for fields in dpkg_status(root, DEBIAN_FIELD):
         declaration = from_control(fields, "dpkg-status")
-        state = fields.get("Status", "").split()[-1:]  # "install ok installed": the last word is the state
-        if declaration is None or state in (["not-installed"], ["config-files"]):
+        if declaration is None or dpkg_state(fields) in ("not-installed", "config-files"):
             continue  # only packages whose files are on disk
-        arch = fields.get("Architecture", "")
-        for name in (f"{declaration.package}:{arch}.list", f"{declaration.package}.list"):
-            listing = os.path.join(root, "var/lib/dpkg/info", name)
-            if os.path.exists(listing):
-                with open(listing, encoding="utf-8", errors="replace") as handle:
-                    declaration.files = {os.path.realpath(os.path.join(root, line.strip().lstrip("/")))
-                                         for line in handle if line.strip()}
-                break
+        declaration.files = {os.path.realpath(os.path.join(root, line.lstrip("/")))
+                             for line in dpkg_files(root, fields) or []}
         out.append(declaration)
     return out
 
@@ -131,6 +148,8 @@ def expand(declared: list[str]) -> tuple[set[str], list[str]]:
 
 def compare(report: AuditReport, declarations: list[Declaration], rows: list[DeviceRow], files_of_row) -> list[dict]:
     """Findings and the ``declared`` section of the report; ``files_of_row(row)`` -> real paths of its files."""
+    from rocstack.audit.devicecode import KPACK
+
     section = []
     for declaration in declarations:
         mine = [row for row in rows if files_of_row(row) & declaration.files]
@@ -138,7 +157,7 @@ def compare(report: AuditReport, declarations: list[Declaration], rows: list[Dev
         declared, declaration.unknown = expand(declaration.arches)
         entry["unknown"] = declaration.unknown
         label = f"{declaration.package} {declaration.version}"
-        if not mine or all(u.source == KPACK for row in mine for u in row.units):
+        if not mine or all(u.source == KPACK and not u.targets for row in mine for u in row.units):
             entry.update(delivered=None, missing=[], undeclared=[])
             section.append(entry)
             report.add(CHECK_DECLARED, "info", label,

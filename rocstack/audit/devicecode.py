@@ -12,8 +12,10 @@ it runs on, or the load fails:
 - ``kernel-database``: an entry of a kernel database (a Tensile library index and the
   files it names, a MIOpen ``.kdb`` row);
 - ``kpack``: code objects split out of a host library into ``.kpack`` archives
-  (TheRock). The archive reader is :mod:`rocstack.audit.kpack`; :func:`split_library_units`
-  is where its resolution plugs in, one unit per HIPK wrapper (``co_index``).
+  (TheRock): one unit per code object the library registers (``<kernel_name>#<co_index>``),
+  covered for a target when the kpack loader, from every path the library loads from,
+  finds it in the archive it picks (:mod:`rocstack.audit.kpack_layer` runs the resolution,
+  :func:`split_library_units` turns it into units).
 
 A *row* of the coverage matrix groups units: a library (every unit must cover the
 arch), a kernel set (per-arch files of one kernel: one covering file is enough), a
@@ -22,14 +24,18 @@ kernel database (the index for the arch must exist and be complete).
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rocstack.audit.codeobject import CodeObject, parse_code_object
-from rocstack.audit.elf import SHT_NOBITS, ElfError, ElfFile
+from rocstack.audit.elf import ElfError, ElfFile
 from rocstack.audit.fatbin import BundleError, iter_bundles
+from rocstack.audit.kpack import SplitLibrary, read_wrappers
 from rocstack.audit.magic import FATBIN_SECTION
 from rocstack.audit.report import CHECK_FATBIN, AuditReport
+
+if TYPE_CHECKING:  # the kpack archive reader (zstandard) loads only when a split library is met
+    from rocstack.audit.kpack_coverage import KpackCoverage, Resolution
 
 FATBIN = "fatbin"
 BUNDLE_FILE = "bundle-file"
@@ -41,21 +47,21 @@ SOURCES = (FATBIN, BUNDLE_FILE, CODE_OBJECT, KERNEL_DATABASE, KPACK)
 LIBRARY, KERNEL_SET, DATABASE = "library", "kernel-set", "kernel-database"
 EVERY_UNIT, ANY_UNIT = "every-unit", "any-unit"
 
-SEGMENT_SECTION = ".hipFatBinSegment"
-KPACK_REF_SECTION = ".rocm_kpack_ref"
-_WRAPPER = struct.Struct("<IIQQ")
-HIPF, HIPK = 0x48495046, 0x4B504948
-
-
 @dataclass
 class DeviceUnit:
     source: str  # one of SOURCES
     where: str  # "bundle 3 at +0x1000", "file", "TensileLibrary_lazy_gfx942.dat", ...
     targets: list[str] = field(default_factory=list)  # target IDs of the code objects it holds
     problems: list[str] = field(default_factory=list)  # why it cannot be trusted for its targets
+    # kpack: the loader's verdict per judged image target, {target: {status, archives, detail}}; the
+    # coverage of such a unit is what the loader resolves, not what its targets would run on
+    resolved: dict[str, dict] | None = None
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "where": self.where, "targets": self.targets, "problems": self.problems}
+        out = {"source": self.source, "where": self.where, "targets": self.targets, "problems": self.problems}
+        if self.resolved is not None:
+            out["resolved"] = self.resolved
+        return out
 
 
 @dataclass
@@ -75,48 +81,52 @@ class DeviceRow:
         return sorted({u.source for u in self.units})
 
 
-@dataclass
-class Wrapper:
-    magic: int
-    version: int
-    reserved: int  # the co_index of a HIPK (kpack) wrapper
-
-    @property
-    def kind(self) -> str:
-        return {HIPF: "HIPF", HIPK: "HIPK"}.get(self.magic, f"{self.magic:#010x}")
+_FAILED = {"no-archive": "no archive found at the search paths", "no-arch": "no archive lists a compatible target",
+           "disabled": "ROCM_KPACK_DISABLE is set"}
 
 
-def read_wrappers(elf: ElfFile) -> list[Wrapper]:
-    """The 24-byte wrappers of ``.hipFatBinSegment`` (magic, version, pointer, reserved).
+def _key_status(row: Resolution, key: str) -> tuple[bool, str]:
+    """(found, why not) for one code object in one loader resolution."""
+    if row.status == "ok" or (row.status in ("shadowed", "missing-kernels") and key not in row.missing):
+        return True, ""
+    if row.status == "shadowed":
+        return False, f"{row.archive} shadows {row.fallback}, which has it"
+    if row.status == "missing-kernels":
+        return False, f"{row.archive} ({row.arch}) lacks it"
+    return False, _FAILED.get(row.status, row.status)
 
-    The pointer is filled by a dynamic relocation at load time; what matters here is how
-    many registrations there are and whether they are HIPF (fat binary) or HIPK (kpack).
+
+def split_library_units(lib: SplitLibrary, inside: str, coverage: KpackCoverage, targets: list[str]) -> list[DeviceUnit]:
+    """Units of a kpack-split library: one per code object it registers, judged per image target.
+
+    ``inside``: the library's path inside the root, as ``coverage`` (kpack_coverage.judge) knows
+    it; ``targets``: the image targets it was judged for. A unit is covered for a target when,
+    in the target's default mode and from every path the library loads from, the loader finds
+    its key in the archive it picks; partial when only some load paths do (a hardlinked copy).
+    A library whose ref cannot be read registers nothing the loader can find: never "no GPU code".
     """
-    section = elf.section(SEGMENT_SECTION)
-    if section is None or section.type == SHT_NOBITS:
-        return []
-    data = elf.section_bytes(section)
-    return [Wrapper(magic, version, reserved)
-            for magic, version, _pointer, reserved in _WRAPPER.iter_unpack(data[: len(data) // 24 * 24])]
-
-
-def is_split_library(elf: ElfFile, wrappers: list[Wrapper]) -> bool:
-    """A kpack-split host library: its code objects are in .kpack archives, not in .hip_fatbin."""
-    fatbin = elf.section(FATBIN_SECTION)
-    return (elf.section(KPACK_REF_SECTION) is not None or any(w.magic == HIPK for w in wrappers)
-            or (fatbin is not None and fatbin.type == SHT_NOBITS))
-
-
-def split_library_units(label: str, wrappers: list[Wrapper]) -> list[DeviceUnit]:
-    """Units of a kpack-split library: where rocstack.audit.kpack's resolution plugs in.
-
-    Until the archives are resolved (issue 16) each HIPK wrapper is a unit whose code
-    objects could not be located: never a pass, never "no GPU code".
-    """
-    units = [w for w in wrappers if w.magic == HIPK] or wrappers
-    return [DeviceUnit(KPACK, f"wrapper {i} (co_index {w.reserved})", [],
-                       ["code objects split out into .kpack archives (TheRock kpack); resolving them is not "
-                        "part of this audit yet"]) for i, w in enumerate(units or [Wrapper(HIPK, 0, 0)])]
+    keys = lib.keys()
+    if lib.ref is None or not keys:
+        problems = sorted({f.message for f in lib.findings if f.severity == "error"}) or \
+            ["its kpack metadata names no code object"]
+        wrappers = [w for w in lib.wrappers if w.is_kpack] or lib.wrappers
+        wheres = [f"wrapper {w.index} (co_index {w.co_index})" for w in wrappers] or [".rocm_kpack_ref"]
+        missing = {"status": "missing", "archives": [], "detail": problems[0]}
+        return [DeviceUnit(KPACK, where, [], problems, {t: dict(missing) for t in targets}) for where in wheres]
+    held = coverage.held_targets(inside, keys)
+    units = []
+    for key in keys:
+        resolved = {}
+        for target in targets:
+            rows = [r for r in coverage.rows(inside, target) if not r.device.mode]
+            outcomes = [(r, *_key_status(r, key)) for r in rows]
+            good = [r for r, found, _why in outcomes if found]
+            bad = [f"from {r.load_path}: {why}" for r, found, why in outcomes if not found]
+            status = "covered" if good and not bad else "partial" if good else "missing"
+            resolved[target] = {"status": status, "archives": sorted({r.archive for r in good if r.archive}),
+                                "detail": "; ".join(dict.fromkeys(bad))}
+        units.append(DeviceUnit(KPACK, key, held.get(key, []), [], resolved))
+    return units
 
 
 def code_object_targets(objects: list[CodeObject], declared: list[str | None] | None = None) -> list[str]:
@@ -181,18 +191,8 @@ def audit_bundles(report: AuditReport, label: str, buf, start: int, size: int, m
 
 def audit_library_fatbin(report: AuditReport, label: str, elf: ElfFile, max_uncompressed: int,
                          verify_hash: bool = False) -> tuple[dict, list[CodeObject], list[DeviceUnit]]:
-    """The units of a host library: its fat binary's bundles, or its kpack wrappers."""
+    """The units of a host library's embedded fat binary (a kpack-split one goes to kpack_layer)."""
     wrappers = read_wrappers(elf)
-    if is_split_library(elf, wrappers):
-        summary = {"section_size": 0, "bundles": [], "targets": [], "split": "kpack",
-                   "wrappers": [w.kind for w in wrappers]}
-        units = split_library_units(label, wrappers)
-        if any(u.problems and not u.targets for u in units):
-            report.add(CHECK_FATBIN, "warning", label,
-                       f"its device code is split out into .kpack archives ({len(units)} wrappers): not verified",
-                       evidence="; ".join(sorted({p for u in units for p in u.problems})),
-                       hint="audit with a rocstack that resolves kpack archives (issue 16)")
-        return summary, [], units
     section = elf.section(FATBIN_SECTION)
     summary, objects, units = audit_bundles(report, label, elf.buf, elf.base + section.offset, section.size,
                                             max_uncompressed, FATBIN, FATBIN_SECTION, verify_hash)

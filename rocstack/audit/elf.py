@@ -34,7 +34,6 @@ VERSYM_HIDDEN = 0x8000
 
 _EHDR = struct.Struct("<HHIQQQIHHHHHH")  # after the 16-byte e_ident
 _SHDR = struct.Struct("<IIQQQQIIQQ")
-_PHDR = struct.Struct("<IIQQQQQQ")
 _SYM = struct.Struct("<IBBHQQ")
 _DYN = struct.Struct("<qQ")
 _VERNEED = struct.Struct("<HHIII")
@@ -353,15 +352,6 @@ class ElfFile:
         for sec in self.sections:
             if sec.type == 7:  # SHT_NOTE
                 yield from parse_notes(self.section_bytes(sec), 8 if sec.align == 8 else 4, self.label)
-
-    def segment_notes(self):
-        """(name, type, desc bytes) of every PT_NOTE segment: what a loader sees, without section headers."""
-        if self.phnum and self.phentsize != _PHDR.size:
-            raise ElfError(f"{self.label}: program header size {self.phentsize}, expected {_PHDR.size}")
-        table = self.read(self.phoff, self.phnum * _PHDR.size, "program header table")
-        for typ, _flags, offset, _vaddr, _paddr, filesz, _memsz, align in _PHDR.iter_unpack(table):
-            if typ == 4:  # PT_NOTE
-                yield from parse_notes(self.read(offset, filesz, "PT_NOTE segment"), 8 if align == 8 else 4, self.label)
 
 
 def _fields(sec: Section) -> tuple:

@@ -2,8 +2,8 @@
 
 Files are identified by content (:mod:`rocstack.audit.magic`), not name: host ELF
 libraries (library-named: executables found in a walk are not audited), AMDGPU code
-objects and offload bundles whatever their extension, MIOpen ``.kdb`` databases and
-Tensile ``.dat`` files. A file named like a library that is not ELF is a finding
+objects, offload bundles and kpack archives whatever their extension, MIOpen ``.kdb``
+databases and Tensile ``.dat`` files. A file named like a library that is not ELF is a finding
 (text linker scripts excepted).
 
 Wheels and ``.deb`` files are read without installing: only the members that can
@@ -14,7 +14,8 @@ Directories are walked without following directory symlinks, so a symlink loop
 cannot make the walk endless; a file symlink that loops is reported.
 
 Every input is a *component* (the coverage matrix judges an arch per component):
-each path argument, or one name for everything when the caller passes one.
+each path argument, or one name for everything when the caller passes one, or the
+name the caller gives each path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from rocstack.audit import magic
 from rocstack.errors import RocstackError
@@ -90,7 +92,7 @@ def is_library_name(name: str) -> bool:
 def classify(name: str, kind: str) -> str | None:
     """The input kind to audit a file as, or None to leave it out; "not-elf" for a non-ELF library name."""
     library = is_library_name(name)
-    if kind in (magic.ELF_AMDGPU, magic.BUNDLE, magic.COMPRESSED_BUNDLE):
+    if kind in (magic.ELF_AMDGPU, magic.BUNDLE, magic.COMPRESSED_BUNDLE, magic.KPACK):
         return kind
     if kind in (magic.ELF_HOST, magic.ELF_OTHER):
         return kind if library else None
@@ -103,7 +105,7 @@ def classify(name: str, kind: str) -> str | None:
     return None
 
 
-def collect_inputs(paths, limits: AuditLimits, component: str | None = None) -> Inputs:
+def collect_inputs(paths, limits: AuditLimits, component: str | Mapping[str, str] | None = None) -> Inputs:
     inputs = Inputs()
     seen: set[str] = set()
     try:
@@ -111,7 +113,7 @@ def collect_inputs(paths, limits: AuditLimits, component: str | None = None) -> 
             path = os.fspath(raw)
             if not os.path.lexists(path):
                 raise RocstackError(f"audit input {path} does not exist", "check the path")
-            name = component or path
+            name = (component.get(path) or path) if isinstance(component, Mapping) else (component or path)
             if name not in inputs.components:
                 inputs.components.append(name)
             if os.path.isdir(path):

@@ -30,12 +30,12 @@ from typing import Literal
 import msgpack
 
 from rocstack.audit.elf import SHT_NOBITS, ElfError, ElfFile
+from rocstack.audit.magic import FATBIN_SECTION
 from rocstack.audit.segments import PT_DYNAMIC, PT_LOAD, PT_PHDR, Relocation, Segment, dynamic_relocations, \
     loads, program_headers
 
 REF_SECTION = ".rocm_kpack_ref"
 WRAPPER_SECTION = ".hipFatBinSegment"
-FATBIN_SECTION = ".hip_fatbin"
 HIPF_MAGIC = 0x48495046
 HIPK_MAGIC = 0x4B504948
 _WRAPPER = struct.Struct("<IIQII")  # magic, version, pointer, reserved (co_index u32 + u32 zero)
@@ -77,6 +77,10 @@ class Wrapper:
     def is_kpack(self) -> bool:
         return self.magic == HIPK_MAGIC
 
+    @property
+    def kind(self) -> str:
+        return {HIPF_MAGIC: "HIPF", HIPK_MAGIC: "HIPK"}.get(self.magic, f"{self.magic:#010x}")
+
 
 @dataclass
 class SplitLibrary:
@@ -114,25 +118,27 @@ def is_split(elf: ElfFile) -> bool:
     fatbin = elf.section(FATBIN_SECTION)
     if fatbin is not None and fatbin.type == SHT_NOBITS:
         return True
-    return any(w.is_kpack for w in _raw_wrappers(elf, []))
+    return any(w.is_kpack for w in read_wrappers(elf))
 
 
-def read_split_library(elf: ElfFile, label: str) -> SplitLibrary | None:
+def read_split_library(elf: ElfFile, label: str, relocations: list[Relocation] | None = None) -> SplitLibrary | None:
     """The ref, wrappers and structural findings of a split library; None when ``elf`` is not split.
 
+    ``relocations``: the library's dynamic relocations when the caller has read them already.
     Raises ElfError only when a section the split relies on lies outside the file (the
     caller reports it like any unreadable object)."""
     if not is_split(elf):
         return None
     findings: list[KpackFinding] = []
     try:
-        relocations = dynamic_relocations(elf)
+        if relocations is None:
+            relocations = dynamic_relocations(elf)
         segments = program_headers(elf)
     except ElfError as exc:
         relocations, segments = [], []
         findings.append(KpackFinding("error", "elf-integrity", label, f"cannot read relocations or segments: {exc}",
                                      "the library is damaged: reinstall it"))
-    wrappers = _raw_wrappers(elf, relocations)
+    wrappers = read_wrappers(elf, relocations)
     fatbin = elf.section(FATBIN_SECTION)
     lib = SplitLibrary(label, _read_ref(elf, label, segments, findings), wrappers,
                        fatbin is not None and fatbin.type == SHT_NOBITS, _exports_fatbin(elf), findings)
@@ -198,7 +204,11 @@ def _section_addr(elf: ElfFile, sec) -> int:
     return addr
 
 
-def _raw_wrappers(elf: ElfFile, relocations: list[Relocation]) -> list[Wrapper]:
+def read_wrappers(elf: ElfFile, relocations: list[Relocation] = ()) -> list[Wrapper]:
+    """The 24-byte wrappers of ``.hipFatBinSegment``: one per fat binary the HIP runtime registers.
+
+    The pointer is filled by a dynamic relocation at load time: with ``relocations`` it is
+    where that relocation points, else the word stored in the file (None when zero)."""
     sec = elf.section(WRAPPER_SECTION)
     if sec is None or sec.type == SHT_NOBITS:
         return []
@@ -261,8 +271,10 @@ def _check_wrappers(elf: ElfFile, lib: SplitLibrary) -> None:
                          "the same code object", hint))
 
 
-def check_integrity(elf: ElfFile, label: str) -> list[KpackFinding]:
-    """Program headers in bounds and mapped where they lie; no relocation into a zeroed ``.hip_fatbin``."""
+def check_integrity(elf: ElfFile, label: str, relocations: list[Relocation] | None = None) -> list[KpackFinding]:
+    """Program headers in bounds and mapped where they lie; no relocation into a zeroed ``.hip_fatbin``.
+
+    ``relocations``: the dynamic relocations when the caller has read them already."""
     out: list[KpackFinding] = []
     hint_patchelf = ("a stock patchelf (before 0.18) corrupts kpack-split libraries: take the file from its "
                      "package again and set RPATH with the split tool or a patchelf that handles added PT_LOADs")
@@ -298,18 +310,19 @@ def check_integrity(elf: ElfFile, label: str) -> list[KpackFinding]:
                     "it there: the dynamic loader reads the wrong memory for it (dl_iterate_phdr, C++ exception "
                     "unwinding, profilers)", hint_patchelf,
                     evidence=", ".join(f"LOAD {s.offset:#x}->{s.vaddr:#x}+{s.filesz:#x}" for s in load_segments)))
-    out += _relocations_into_fatbin(elf, label)
+    out += _relocations_into_fatbin(elf, label, relocations)
     return out
 
 
-def _relocations_into_fatbin(elf: ElfFile, label: str) -> list[KpackFinding]:
+def _relocations_into_fatbin(elf: ElfFile, label: str, relocations: list[Relocation] | None) -> list[KpackFinding]:
     fatbin = elf.section(FATBIN_SECTION)
     if fatbin is None or fatbin.type != SHT_NOBITS:
         return []
     start = _section_addr(elf, fatbin)
     end = start + fatbin.size
     try:
-        relocations = dynamic_relocations(elf)
+        if relocations is None:
+            relocations = dynamic_relocations(elf)
     except ElfError as exc:
         return [KpackFinding("error", "elf-integrity", label, f"relocations unreadable: {exc}",
                              "reinstall the library")]

@@ -33,8 +33,8 @@ import zstandard
 from rocstack.audit.codeobject import CodeObject, parse_code_object
 from rocstack.audit.elf import ElfError
 from rocstack.audit.kpack import KpackFinding
+from rocstack.audit.magic import KPACK_MAGIC
 
-MAGIC = b"KPAK"
 VERSION = 1
 HEADER = struct.Struct("<4sIQ")
 BLOB_ALIGNMENT = 64
@@ -74,15 +74,21 @@ class KpackArchive:
     usable: bool = False  # the loader can open it (header and TOC parse)
     _blobs: list[tuple[int, int]] = field(default_factory=list, repr=False)  # "none": (offset, size)
     _zstd: tuple[int, int] | None = field(default=None, repr=False)  # (offset, size)
-    _index: set[tuple[str, str]] | None = field(default=None, repr=False)
+    _index: dict[str, list[str]] | None = field(default=None, repr=False)  # key -> arches
 
     def keys(self, arch: str) -> set[str]:
         return {e.key for e in self.entries if e.arch == arch}
 
-    def has(self, key: str, arch: str) -> bool:
+    def arches_of(self, key: str) -> list[str]:
+        """The TOC arches under which ``key`` has a code object."""
         if self._index is None:  # entries are final once open_archive returns
-            self._index = {(e.key, e.arch) for e in self.entries}
-        return (key, arch) in self._index
+            self._index = {}
+            for e in self.entries:
+                self._index.setdefault(e.key, []).append(e.arch)
+        return self._index.get(key, [])
+
+    def has(self, key: str, arch: str) -> bool:
+        return arch in self.arches_of(key)
 
     def _problem(self, message: str, evidence: str = "", severity: str = "error") -> None:
         self.findings.append(KpackFinding(severity, "kpack-archive", self.where, message, _HINT, evidence))
@@ -106,8 +112,8 @@ def open_archive(path: str | os.PathLike, where: str | None = None,
                 archive._problem(f"truncated: {archive.size} bytes, shorter than the {HEADER.size}-byte KPAK header")
                 return archive
             magic, version, toc_offset = HEADER.unpack(handle.read(HEADER.size))
-            if magic != MAGIC:
-                archive._problem(f"not a kpack archive (magic {magic!r}, expected {MAGIC!r})")
+            if magic != KPACK_MAGIC:
+                archive._problem(f"not a kpack archive (magic {magic!r}, expected {KPACK_MAGIC!r})")
                 return archive
             archive.version, archive.toc_offset = version, toc_offset
             if version != VERSION:

@@ -86,6 +86,13 @@ class KpackCoverage:
         """The archives that supply the library for that target (the coverage matrix's source column)."""
         return sorted({r.archive for r in self.rows(library, image_target) if r.ok and r.archive})
 
+    def held_targets(self, library: str, keys: list[str]) -> dict[str, list[str]]:
+        """key -> the TOC targets holding it, over every archive the loader opened for the library."""
+        name = self.aliases.get(library, library)
+        hosts = sorted({c.host for r in self.resolutions if r.library == name for c in r.tried})
+        opened = [a for a in (self.archives.get(h) for h in hosts) if a is not None and a.usable]
+        return {key: sorted({arch for a in opened for arch in a.arches_of(key)}) for key in keys}
+
 
 class ArchiveCache:
     """Each archive opened (header + TOC) once, whatever number of libraries and devices ask."""
@@ -106,9 +113,11 @@ class ArchiveCache:
 
 def judge(libraries: dict[str, SplitLibrary], targets: list[TargetID], root: Sysroot, env: KpackEnv,
           hardlinks: HardlinkIndex | None = None, cwd: str = "/",
-          limits: ArchiveLimits = ArchiveLimits()) -> KpackCoverage:
-    """Resolutions and findings for every split library (keyed by its path inside ``root``) on every target."""
-    cache = ArchiveCache(limits)
+          limits: ArchiveLimits = ArchiveLimits(), cache: ArchiveCache | None = None) -> KpackCoverage:
+    """Resolutions and findings for every split library (keyed by its path inside ``root``) on every target.
+
+    ``cache``: archives opened already (by the caller's discovery), shared so each is read once."""
+    cache = cache or ArchiveCache(limits)
     out = KpackCoverage()
     out.findings += _env_findings(env, len(libraries))
     judged: dict[tuple[int, int], str] = {}

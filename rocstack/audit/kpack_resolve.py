@@ -24,6 +24,7 @@ Pure functions over paths; the only file-system access is resolving links and st
 
 from __future__ import annotations
 
+import glob
 import itertools
 import os
 import stat
@@ -57,12 +58,6 @@ class KpackEnv:
             disabled=bool(disable) and not disable.startswith("0"),
             settings=tuple(sorted((k, v) for k, v in env.items() if k.startswith("ROCM_KPACK_"))),
         )
-
-    @classmethod
-    def from_image_env(cls, entries: Iterable[str]) -> "KpackEnv":
-        """From an image config's ``Env`` list (``["KEY=value", ...]``); a later entry wins."""
-        pairs = dict(entry.split("=", 1) for entry in entries if "=" in entry)
-        return cls.from_mapping(pairs)
 
 
 def split_path_list(value: str) -> tuple[str, ...]:
@@ -148,6 +143,25 @@ def candidates(ref: KpackRef, binary_path: str, device: str, env: KpackEnv, root
     return out
 
 
+def archive_files(ref: KpackRef, binary_path: str, env: KpackEnv, root: Sysroot) -> list[Candidate]:
+    """Every archive file the loader could try for a library on some GPU: each ``@GFXARCH@`` as a wildcard.
+
+    Without a target to judge, this is what the installed archives offer (``expansion`` is
+    the matched part of the name); environment paths are taken as they are."""
+    out = []
+    for cand in candidates(ref, binary_path, "*", env, root):
+        if cand.expansion is None:
+            if os.path.isfile(cand.host):
+                out.append(cand)
+            continue
+        before, after = cand.host.split("*", 1)
+        for host in sorted(glob.glob(glob.escape(before) + "*" + glob.escape(after))):
+            token = host[len(before):len(host) - len(after)]
+            if "/" not in token and os.path.isfile(host):
+                out.append(Candidate(cand.inside.replace("*", token, 1), host, cand.source, token))
+    return out
+
+
 @dataclass
 class HardlinkIndex:
     """Library files with more than one link, by inode: every path a hardlinked library loads from."""
@@ -156,7 +170,9 @@ class HardlinkIndex:
     by_inode: dict[tuple[int, int], list[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, root: Sysroot, under: Iterable[str] = ("/",)) -> "HardlinkIndex":
+    def build(cls, root: Sysroot, under: Iterable[str] = ("/",),
+              wanted: dict[tuple[int, int], int] | None = None) -> "HardlinkIndex":
+        """``wanted``: only these inodes (-> their link count); the walk stops once every link of each is found."""
         index = cls(root)
         seen: set[str] = set()
         for inside in under:
@@ -173,8 +189,11 @@ class HardlinkIndex:
                         st = os.lstat(host)
                     except OSError:
                         continue
-                    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-                        index.by_inode.setdefault((st.st_dev, st.st_ino), []).append(index._inside(host))
+                    key = (st.st_dev, st.st_ino)
+                    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and (wanted is None or key in wanted):
+                        index.by_inode.setdefault(key, []).append(index._inside(host))
+                if wanted is not None and all(len(index.by_inode.get(k, ())) >= n for k, n in wanted.items()):
+                    return index
         return index
 
     def _inside(self, host: str) -> str:

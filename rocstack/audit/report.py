@@ -8,6 +8,8 @@ JSON schema ``rocstack.audit/v1``::
      counts: {"error": n, "warning": n, "info": n},
      files: [{path, kind, size, soname, needed, rpath, runpath, versions_needed: {family: newest},
               fatbin: {section_size, wrappers, bundles: [...], targets: [...]} | null,
+                      (kpack-split: {split: "kpack", wrappers: [HIPK|HIPF|0x...], keys, kernel_name,
+                                     search_paths, targets: [what its installed archives hold], ...})
               code_objects: [{where, processor, target_id, mach, code_object_version, generic_version, size,
                               kernels: [{name, vgprs, agprs, sgprs, vgpr_spills, sgpr_spills,
                                          lds_bytes, scratch_bytes, wavefront_size,
@@ -18,7 +20,7 @@ JSON schema ``rocstack.audit/v1``::
      findings: [{check, severity, file, message, evidence, hint}]}
 
 File kinds: shared-object, executable, code-object, offload-bundle, kernel-database,
-other-elf, unreadable.
+kpack-archive, other-elf, unreadable.
 
 Exit code: 2 when a file could not be read (I/O error), else 1 when any finding
 is at error level, else 0.

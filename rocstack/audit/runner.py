@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from rocstack.audit import magic
 from rocstack.audit.context import settle
 from rocstack.audit.elf import EM_AMDGPU, EM_X86_64, ET_DYN, ET_EXEC, ElfError, MappedFile
 from rocstack.audit.host import HostChecks
 from rocstack.audit.inputs import KERNEL_DB, TENSILE_DATA, AuditLimits, InputFile, collect_inputs
+from rocstack.audit.kpack import REF_SECTION, is_split
 from rocstack.audit.magic import FATBIN_SECTION
 from rocstack.audit.policy import AuditPolicy
 from rocstack.audit.report import (ALL_CHECKS, CHECK_ARCH, CHECK_CODE_OBJECT, CHECK_GPU_EXT, CHECK_INPUT, CHECK_IO,
@@ -27,6 +28,7 @@ from rocstack.errors import RocstackError
 if TYPE_CHECKING:
     from rocstack.arches import TargetID
     from rocstack.audit.devicecode import DeviceRow
+    from rocstack.audit.kpack_layer import KpackLayer
 
 _DEVICE_FILES = (magic.ELF_AMDGPU, magic.BUNDLE, magic.COMPRESSED_BUNDLE)
 
@@ -35,9 +37,10 @@ class _Audit(HostChecks):
     """Per-file dispatch by content, then the device-code rows of the coverage matrix."""
 
     def __init__(self, report: AuditReport, policy: AuditPolicy, targets: list[TargetID], sysroot: Sysroot,
-                 loader: Loader, limits: AuditLimits):
+                 loader: Loader, limits: AuditLimits, env: Mapping[str, str] | None = None):
         super().__init__(report, policy, sysroot, loader)
-        self.targets, self.limits = targets, limits
+        self.targets, self.limits, self.env = targets, limits, env
+        self.kpack: KpackLayer | None = None  # made when the first split library or archive is met
         self.rows: list[DeviceRow] = []
         self.file_units: list[tuple[InputFile, object]] = []  # per-file units: kernel sets or Tensile files
         self.tensile: dict = {}  # directory -> tensile.TensileDirectory
@@ -46,6 +49,9 @@ class _Audit(HostChecks):
 
     def file(self, item: InputFile) -> None:
         self.real[item.label] = os.path.realpath(item.path)
+        if item.kind == magic.KPACK:
+            self.kpack_layer().add_archive(item)  # read once every split library is known
+            return
         if item.kind == TENSILE_DATA:
             from rocstack.audit.tensile import TensileDirectory
 
@@ -159,12 +165,25 @@ class _Audit(HostChecks):
                             hint="audit it on (or with a sysroot of) its own architecture")
         elif lib.elf.type in (ET_DYN, ET_EXEC):
             self.host_object(item, lib, summary)
-            if lib.elf.section(FATBIN_SECTION) is not None:
+            if lib.elf.section(FATBIN_SECTION) is not None or lib.elf.section(REF_SECTION) is not None:
                 self.fat_binary(item, lib, summary)
+
+    def kpack_layer(self) -> KpackLayer:
+        if self.kpack is None:
+            from rocstack.audit.kpack_archive import ArchiveLimits
+            from rocstack.audit.kpack_layer import KpackLayer
+
+            self.kpack = KpackLayer(self.report, self.sysroot, self.env, self.targets,
+                                    ArchiveLimits(max_code_object_bytes=self.limits.max_bundle_bytes), self.real)
+        return self.kpack
 
     def fat_binary(self, item: InputFile, lib, summary: FileSummary) -> None:
         from rocstack.audit.devicecode import LIBRARY, DeviceRow, audit_library_fatbin
         from rocstack.audit.gpu import check_code_objects
+
+        if is_split(lib.elf):  # its code objects are in .kpack archives: judged once every input is read
+            self.rows.append(self.kpack_layer().add_library(item, lib.elf, summary))
+            return
 
         summary.fatbin, objects, units = audit_library_fatbin(self.report, item.label, lib.elf,
                                                               self.limits.max_bundle_bytes,
@@ -174,13 +193,20 @@ class _Audit(HostChecks):
         self.rows.append(DeviceRow(item.label, LIBRARY, item.component, units, [item.label]))
 
     def device_rows(self) -> list[DeviceRow]:
-        """Libraries, then databases (Tensile directories, MIOpen kdb folders), then kernel sets."""
-        rows = list(self.rows)
+        """Libraries, then databases (Tensile directories, MIOpen kdb folders), then kernel sets; the
+        kpack-split libraries' units last, judged for the targets the others hold when no --arch is given."""
+        rows = list(self.rows) + self._file_rows()
+        if self.kpack is not None:
+            self.kpack.finish(sorted({t for row in rows for u in row.units for t in u.targets}))
+        return rows
+
+    def _file_rows(self) -> list[DeviceRow]:
         if not (self.file_units or self.tensile or self.kdb_rows):
-            return rows
+            return []
         from rocstack.audit.kernelsets import group
         from rocstack.audit.tensile import audit_directory
 
+        rows: list[DeviceRow] = []
         claimed: set[str] = set()
         by_folder: dict[str, dict[str, object]] = {}
         for item, unit in self.file_units:
@@ -242,14 +268,18 @@ def _declarations(report: AuditReport, inputs, rows: list[DeviceRow], real: dict
 
 def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy | None = None,
               sysroot: str | os.PathLike = "/", limits: AuditLimits | None = None,
-              ld_library_path: list[str] | None = None, component: str | None = None) -> AuditReport:
+              ld_library_path: list[str] | None = None, component: str | Mapping[str, str] | None = None,
+              env: Mapping[str, str] | None = None) -> AuditReport:
     """Audit files, directories, wheels and .deb packages; never raises for a bad file (those become findings).
 
     Raises RocstackError only for bad arguments: a path that does not exist, a sysroot that is not a directory.
     ``ld_library_path``: the LD_LIBRARY_PATH the libraries will run with (e.g. an image's ENV);
     by default none, so libraries must resolve through RPATH/RUNPATH and the loader's dirs.
-    ``component``: judge every input as one component (e.g. all files one package installed);
-    by default each path is its own.
+    ``component``: judge every input as one component (e.g. all files one package installed),
+    or a mapping path -> component name (several components in one audit); by default each path is
+    its own. ``env``: the environment the libraries run with (an image's ENV): its ``ROCM_KPACK_PATH``,
+    ``ROCM_KPACK_PATH_PREFIX`` and ``ROCM_KPACK_DISABLE`` steer where kpack-split libraries find
+    their archives; by default none is set.
     """
     policy = policy or AuditPolicy()
     targets = list(targets or [])
@@ -269,7 +299,7 @@ def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy 
                        evidence="searched: " + ", ".join([*inputs.roots, *root.site_packages]),
                        hint="install the package into the sysroot, or fix the policy's preload list")
         loader = Loader(root, preloaded, ld_library_path)
-        audit = _Audit(report, policy, targets, root, loader, limits)
+        audit = _Audit(report, policy, targets, root, loader, limits, env)
         try:
             for item in inputs.files:
                 audit.file(item)
@@ -287,7 +317,8 @@ def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy 
         finally:
             loader.close()
     report.checks = {name: "ran" for name in ALL_CHECKS}
-    if not targets:
+    if not targets and not any(f.check == CHECK_ARCH for f in report.findings):
+        # (kpack-split libraries are judged for the arches their installed archives hold even then)
         report.checks[CHECK_ARCH] = "skipped: no --arch given (the coverage matrix lists what was found)"
     if not policy.required_symbols:
         report.checks[CHECK_REQUIRED] = "skipped: the policy requires no symbols"

@@ -6,8 +6,9 @@ Elf64_Rela ``{u64 r_offset, u64 r_info (sym << 32 | type), i64 r_addend}``; SHT_
 (``.relr.dyn``, DT_RELR) packs R_*_RELATIVE offsets as an address word followed by
 bitmap words, the addend being the word already stored at each offset.
 
-Only what the integrity checks of post-processed (kpack-split, patchelf'd) libraries
-need: where each segment maps, and where each dynamic relocation points.
+The one reader of program headers: where each segment maps, the notes a loader sees
+(code objects whose section headers lie past a bounded prefix), and where each dynamic
+relocation points (the integrity checks of post-processed, kpack-split or patchelf'd, libraries).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from rocstack.audit.elf import ElfError, ElfFile, Section
+from rocstack.audit.elf import ElfError, ElfFile, Section, parse_notes
 
-PT_LOAD, PT_DYNAMIC, PT_PHDR = 1, 2, 6
+PT_LOAD, PT_DYNAMIC, PT_NOTE, PT_PHDR = 1, 2, 4, 6
 PT_NAMES = {0: "NULL", 1: "LOAD", 2: "DYNAMIC", 3: "INTERP", 4: "NOTE", 6: "PHDR", 7: "TLS",
             0x6474E550: "GNU_EH_FRAME", 0x6474E551: "GNU_STACK", 0x6474E552: "GNU_RELRO",
             0x6474E553: "GNU_PROPERTY"}
@@ -80,6 +81,14 @@ def program_headers(elf: ElfFile) -> list[Segment]:
     for index, (typ, flags, offset, vaddr, _paddr, filesz, memsz, align) in enumerate(_PHDR.iter_unpack(raw)):
         out.append(Segment(index, typ, flags, offset, vaddr, filesz, memsz, align))
     return out
+
+
+def segment_notes(elf: ElfFile):
+    """(name, type, desc bytes) of every PT_NOTE segment: what a loader sees, without section headers."""
+    for seg in program_headers(elf):
+        if seg.type == PT_NOTE:
+            yield from parse_notes(elf.read(seg.offset, seg.filesz, "PT_NOTE segment"), 8 if seg.align == 8 else 4,
+                                   elf.label)
 
 
 def loads(segments: list[Segment]) -> list[Segment]:

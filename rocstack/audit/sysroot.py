@@ -1,5 +1,10 @@
 """Where the dynamic loader of a root filesystem looks: ld.so.conf, default dirs, site-packages.
 
+Interpreters and site-packages are looked for where images put them: ``/usr``,
+``/usr/local``, virtual environments under ``/opt``, and conda, including its named
+environments (``/opt/conda/envs/<name>``: vendor images such as rocm/pytorch install
+torch there, with the environment's ``bin`` first on ``PATH``).
+
 Paths inside the sysroot are resolved the way the image itself would see them:
 an absolute symlink target is re-rooted under the sysroot instead of escaping
 to the host.
@@ -20,9 +25,12 @@ _SITE_GLOBS = (
     "usr/local/lib/python3*/site-packages", "usr/local/lib/python3*/dist-packages",
     "usr/lib/python3*/site-packages", "usr/lib/python3/dist-packages", "usr/lib64/python3*/site-packages",
     "opt/*/lib/python3*/site-packages", "opt/venv*/lib/python3*/site-packages",
-    "root/.local/lib/python3*/site-packages",
+    "opt/conda/envs/*/lib/python3*/site-packages", "root/.local/lib/python3*/site-packages",
 )
-_PYTHON_CANDIDATES = ("opt/venv/bin/python3", "usr/local/bin/python3", "usr/bin/python3", "opt/conda/bin/python3")
+# in order; a glob stands for each match, sorted: a conda environment's python is the one on PATH in
+# images that have one, ahead of the system python3 apt installed beside it
+_PYTHON_CANDIDATES = ("opt/venv/bin/python3", "usr/local/bin/python3", "opt/conda/envs/*/bin/python3",
+                      "usr/bin/python3", "opt/conda/bin/python3")
 _MAX_LINKS = 40  # like the kernel's ELOOP limit
 
 
@@ -111,8 +119,11 @@ class Sysroot:
         """Host path of the interpreter that will load extensions in this sysroot."""
         if self.is_host:
             return os.path.realpath(sys.executable)
-        for inside in _PYTHON_CANDIDATES:
-            path = self.path("/" + inside)
-            if os.path.isfile(path):
-                return path
+        for pattern in _PYTHON_CANDIDATES:
+            names = [pattern] if "*" not in pattern else \
+                ["/" + os.path.relpath(p, self.root) for p in sorted(glob.glob(os.path.join(self.root, pattern)))]
+            for inside in names:
+                path = self.path("/" + inside.lstrip("/"))
+                if os.path.isfile(path):
+                    return path
         return None

@@ -123,11 +123,26 @@ def _coverage(out: _Out, report: AuditReport) -> None:
         _table(out, ["library / kernel set / database", "kind", *arches], table)
     if len(listed) > len(shown):
         out.line(f"  {len(listed) - len(shown)} more rows (see --json)", "dim")
+    _archives(out, matrix, shown, name_width)
     if any(c.generic for cells in matrix.cells for c in cells.values()):
         out.line("  * only through generic code objects (code object v6 runtimes)", "dim")
     for name, cells in matrix.components.items():
         summary = ", ".join(f"{arch} {status}" for arch, status in cells.items())
         out.wrapped(f"component {name}: {summary}", 2, "dim")
+
+
+def _archives(out: _Out, matrix, shown: list[int], width: int) -> None:
+    """Where each shown kpack row's code comes from, per arch (K in the matrix)."""
+    lines = []
+    for i in shown:
+        per_arch = {arch: c.archives for arch, c in matrix.cells[i].items() if c.archives}
+        if per_arch:
+            lines.append(f"K {_short(matrix.rows[i].name, width)}: "
+                         + "; ".join(f"{arch} from {', '.join(names)}" for arch, names in per_arch.items()))
+    for line in lines[:_MAX_ROWS // 4]:
+        out.wrapped(line, 2, "dim")
+    if len(lines) > _MAX_ROWS // 4:
+        out.line(f"  archives of {len(lines) - _MAX_ROWS // 4} more kpack rows in --json", "dim")
 
 
 def _short(name: str, width: int) -> str:

@@ -6,6 +6,7 @@ stand beside ``nm``/``objdump`` in a script.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from rocstack.cli.common import help_if_asked, user_errors
 from rocstack.errors import RocstackError
 
 _SPLIT = ","
+_KPACK_ENV = "ROCM_KPACK_"  # the loader variables an audit of this machine (--sysroot /) takes from the process
 
 
 def split_paths(value: str) -> list[str]:
@@ -22,8 +24,22 @@ def split_paths(value: str) -> list[str]:
     return [p for p in (v.strip() for v in value.split(_SPLIT)) if p]
 
 
+def run_env(entries: list[str], sysroot: str) -> dict[str, str]:
+    """The environment the audited libraries run with: on this machine (sysroot /) the process's
+    ``ROCM_KPACK_*``, then each ``--env KEY=VALUE`` (which wins; ``KEY=`` sets it empty)."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(_KPACK_ENV)} if os.path.realpath(sysroot) == "/" else {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise RocstackError(f"--env {entry!r} is not KEY=VALUE", "pass --env ROCM_KPACK_PATH=/opt/x.kpack "
+                                                                     "(once per variable)")
+        env[key.strip()] = value
+    return env
+
+
 @task(
     positional=["path"],
+    iterable=["env"],
     auto_shortflags=False,
     help={
         "path": "files, directories or wheels to audit (`rocstack audit A B`; comma-separated for invoke)",
@@ -33,10 +49,12 @@ def split_paths(value: str) -> list[str]:
         "json": "print the rocstack.audit/v1 JSON report instead of the table",
         "output": "also write the JSON report to this file",
         "ld_library_path": "LD_LIBRARY_PATH the libraries run with (colon-separated; default: none)",
+        "env": "KEY=VALUE the libraries run with, repeatable: ROCM_KPACK_PATH, ROCM_KPACK_PATH_PREFIX, "
+               "ROCM_KPACK_DISABLE steer kpack archives (default: this process's ROCM_KPACK_* with --sysroot /)",
     },
 )
 @user_errors
-def audit(c, path, arch="", policy="", sysroot="/", json=False, output="", ld_library_path=""):
+def audit(c, path, arch="", policy="", sysroot="/", json=False, output="", ld_library_path="", env=None):
     """Audit ELF libraries, AMDGPU code objects and wheels: symbols, versions, RPATH, fat binaries."""
     from rocstack.arches import parse_arch_list
     from rocstack.audit import load_policy, run_audit
@@ -50,7 +68,7 @@ def audit(c, path, arch="", policy="", sysroot="/", json=False, output="", ld_li
         check_writable(Path(output), "--output")
     targets = parse_arch_list(arch) if arch else []
     report = run_audit(paths, targets=targets, policy=load_policy(policy), sysroot=sysroot,
-                       ld_library_path=[p for p in ld_library_path.split(":") if p])
+                       ld_library_path=[p for p in ld_library_path.split(":") if p], env=run_env(env or [], sysroot))
     if output:
         write_atomic(Path(output), report.to_json() + "\n")
     if json:

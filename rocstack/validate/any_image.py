@@ -23,7 +23,7 @@ from rocstack.log import Log
 from rocstack.validate import tunableop
 from rocstack.validate.imagefs import export_image
 from rocstack.validate.inimage import MIN_PYTHON, ProbeFailed, run_in_image
-from rocstack.validate.inventory import Inventory
+from rocstack.validate.inventory import Inventory, image_env
 from rocstack.validate.static import StaticAudit, run_static_audit, torch_offload_targets
 from rocstack.validate.targets import TargetChoice, choose_targets
 
@@ -140,8 +140,7 @@ def run_any_image(client, image_id: str, reference: str, config: dict, labels: d
     """(suite-schema document, extra report fields) for an image rocstack did not build."""
     started = datetime.now(timezone.utc)
     start = time.monotonic()
-    env_patterns = tunableop.name_patterns(
-        {k: v for k, v in (i.split("=", 1) for i in (config.get("Env") or []) if "=" in i)}, config.get("WorkingDir"))
+    env_patterns = tunableop.name_patterns(image_env(config), config.get("WorkingDir"))
     with log.section("Image filesystem"):
         tree = export_image(client, image_id, reference, env_patterns)
         stats = tree.stats

@@ -1,7 +1,8 @@
 """The coverage matrix of a report (rows: libraries, kernel sets, kernel databases; columns: arches).
 
 The audit builds it (``coverage``: ``{arches, rows: [{name, kind, component, sources,
-cells: {arch: {status, sources, detail}}}], components}``); validation keeps it in the
+cells: {arch: {status, sources, detail, archives}}}], components}``; ``archives``: the kpack
+archives a kpack-split library's code comes from); validation keeps it in the
 report as is and renders it: a Markdown table, an HTML heat map. Read defensively: a
 report whose audit built no matrix says "not available", never an empty pass.
 """
@@ -29,9 +30,12 @@ def _status(row: dict, arch: str) -> str:
 
 
 def _sources(row: dict) -> str:
-    sources = row.get("sources") or sorted({s for c in row["cells"].values() if isinstance(c, dict)
-                                            for s in c.get("sources") or []})
-    return ", ".join(map(str, sources)) or "-"
+    """The kinds of source (fatbin, kpack, ...), and for kpack the archives the code comes from."""
+    cells = [c for c in row["cells"].values() if isinstance(c, dict)]
+    sources = row.get("sources") or sorted({s for c in cells for s in c.get("sources") or []})
+    archives = sorted({str(a).rsplit("/", 1)[-1] for c in cells for a in c.get("archives") or []})
+    text = ", ".join(map(str, sources)) or "-"
+    return text + (f" ({', '.join(archives)})" if archives else "")
 
 
 def totals(coverage: dict | None) -> dict[str, dict[str, int]]:
@@ -74,7 +78,8 @@ def coverage_html(coverage: dict | None) -> str:
         for arch in arches:
             cell = row["cells"].get(arch) if isinstance(row["cells"].get(arch), dict) else {}
             status = _status(row, arch)
-            tip = "; ".join(filter(None, [status, ", ".join(map(str, cell.get("sources") or [])), cell.get("detail", "")]))
+            tip = "; ".join(filter(None, [status, ", ".join(map(str, cell.get("sources") or [])),
+                                          ", ".join(map(str, cell.get("archives") or [])), cell.get("detail", "")]))
             cells.append(f"<td class='cell' style='background:{COLOR.get(status, '#9e9e9e')}' "
                          f"title='{html.escape(tip, quote=True)}'>{html.escape(SYMBOL.get(status, status))}</td>")
         body.append(f"<tr><td>{html.escape(str(row.get('name', '?')))}</td><td>{html.escape(str(row.get('kind', '-')))}</td>"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 
+from rocstack.audit.declared import dpkg_files, dpkg_state, dpkg_status
 from rocstack.audit.sysroot import Sysroot
 
 ROCM_MAINTAINER = re.compile(r"rocm|radeon|amd\.com", re.I)
@@ -126,39 +127,14 @@ class Package:
                     and "rocm" in (self.fields.get("Description", "") + self.name).lower()))
 
 
-def _stanzas(text: str):
-    for block in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        key = None
-        for line in block.splitlines():
-            if line[:1] in (" ", "\t") and key:
-                fields[key] += "\n" + line.strip()
-            elif ":" in line:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                fields[key] = value.strip()
-        if fields.get("Package"):
-            yield fields
-
-
 def dpkg_packages(root: Path) -> list[Package]:
     """Packages dpkg records as installed, with their file lists when the image kept them."""
-    try:
-        text = (root / "var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
     out = []
-    for fields in _stanzas(text):
-        if "installed" not in fields.get("Status", "").split():
+    for fields in dpkg_status(root):
+        if dpkg_state(fields) != "installed":
             continue
         package = Package(fields["Package"], fields.get("Version", "?"), fields)
-        arch = fields.get("Architecture", "")
-        for name in (f"{package.name}:{arch}.list", f"{package.name}.list"):
-            listing = root / "var/lib/dpkg/info" / name
-            if listing.is_file():
-                lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
-                package.files = [line.strip() for line in lines if line.strip() and line.strip() != "/."]
-                break
+        package.files = dpkg_files(root, fields) or []
         out.append(package)
     return out
 

@@ -8,10 +8,12 @@ What is audited, each as its own component of the coverage matrix:
 - every installed dpkg package of ROCm (``X-Rocm-Gpu-Architecture``, or a ROCm
   homepage/maintainer) outside those prefixes: its directories of its own, else its files.
 
-The audit runs once (``rocstack.audit.run_audit``) with the image's ``LD_LIBRARY_PATH``,
-torch preloaded for its extensions, and the target arches; its findings are split into
-one ``audit:<component>`` check each. Paths in findings and in the coverage matrix are
-rewritten to paths inside the image.
+The audit runs once (``rocstack.audit.run_audit``) with the image's ``LD_LIBRARY_PATH``
+and environment (``ROCM_KPACK_*`` steer where kpack-split libraries find their archives),
+torch preloaded for its extensions, and the target arches; every group's paths are one
+component of the coverage matrix (kernel-set rules judge a component as a whole); its
+findings are split into one ``audit:<component>`` check each. Paths in findings and in
+the coverage matrix are rewritten to paths inside the image.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def torch_offload_targets(inventory: Inventory) -> tuple[list[str], str] | None:
         host = inventory.root / inside.lstrip("/")
         if not host.is_file():
             return None
-        report = run_audit([str(host)], targets=[], sysroot=str(inventory.root))
+        report = run_audit([str(host)], targets=[], sysroot=str(inventory.root), env=inventory.env)
         targets = sorted({t for f in report.files for t in ((f.fatbin or {}).get("targets") or [])})
         return targets, inside
     return None
@@ -151,6 +153,10 @@ def _rewrite(value, root: str):
 
 
 def _owner(path: str, groups: list[Group]) -> Group | None:
+    """The group a file belongs to (a component-level finding names the group itself)."""
+    for group in groups:
+        if path == group.name:
+            return group
     for group in groups:
         for prefix in group.paths:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix + "!"):
@@ -212,9 +218,9 @@ def run_static_audit(inventory: Inventory, targets: list[TargetID]) -> StaticAud
     root = str(inventory.root)
     preload = ["torch"] if any(d.key == "torch" for d in inventory.distributions) else []
     library_path = [d for d in inventory.env.get("LD_LIBRARY_PATH", "").split(":") if d.startswith("/")]
-    paths = [str(inventory.root / p.lstrip("/")) for g in groups for p in g.paths]
-    report = run_audit(paths, targets=list(targets), policy=AuditPolicy(name="image", preload=preload),
-                       sysroot=root, ld_library_path=library_path or None)
+    components = {str(inventory.root / p.lstrip("/")): g.name for g in groups for p in g.paths}
+    report = run_audit(list(components), targets=list(targets), policy=AuditPolicy(name="image", preload=preload),
+                       sysroot=root, ld_library_path=library_path or None, component=components, env=inventory.env)
     data = _rewrite(report.to_dict(), root)
     seconds = time.monotonic() - start
     by_group: dict[str, list[dict]] = defaultdict(list)

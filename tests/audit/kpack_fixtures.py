@@ -260,6 +260,11 @@ def _split(build: KpackBuild, compiled: Path) -> None:
             build.upstream_python(_ZSTD_REPACK, str(out / archive.relative_to(zstd)), str(archive))
 
 
+# the wheels TheRock installs into site-packages: distribution, version, top-level directory
+WHEELS = (("torch", "2.12.0+rocm7.14", "torch"), ("rocm-sdk-libraries", "7.14.0", "_rocm_sdk_libraries"),
+          ("rocm-sdk-devel", "7.14.0", "_rocm_sdk_devel"))
+
+
 @dataclass
 class TherockTree:
     root: Path  # the root filesystem
@@ -272,7 +277,8 @@ class TherockTree:
 def therock_tree(build: KpackBuild, dest: Path, *, artifacts=("torch", "aotriton", "blas_lib", "hip_lib"),
                  arches=("gfx90a", "gfx1030", "gfx908"), compression: str = "none", devel: str | None = "hardlink",
                  drop: tuple[str, ...] = ()) -> TherockTree:
-    """A root filesystem laid out like TheRock's wheels (site-packages) plus a /opt/rocm-like prefix.
+    """A root filesystem laid out like TheRock's wheels (site-packages, each with its dist-info) plus a
+    /opt/rocm-like prefix.
 
     ``hip_lib`` goes to ``/opt/rocm/lib`` (its archives to ``/opt/rocm/lib/.kpack``), the others
     to site-packages; only the archives of ``arches`` (and their feature overlays) are installed,
@@ -302,6 +308,13 @@ def therock_tree(build: KpackBuild, dest: Path, *, artifacts=("torch", "aotriton
                 os.link(lib, folder / lib.name)
             else:
                 os.symlink(os.path.relpath(lib, folder), folder / lib.name)
+    for name, version, top in WHEELS:  # what pip leaves: METADATA and a RECORD of the wheel's files
+        if (site / top).is_dir():
+            info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+            info.mkdir()
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+            files = sorted(str(p.relative_to(site)) for p in (site / top).rglob("*") if not p.is_dir())
+            (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
     return TherockTree(dest, site)
 
 

@@ -258,8 +258,9 @@ def test_wheel_declaring_therock_device_packages(hip_fatbin_lib, tmp_path):
     assert "ships code for gfx1030, which it does not declare" in found["warning"]
 
 
-def test_kpack_split_library_is_never_a_pass_nor_no_gpu_code(hip_fatbin_lib, tmp_path):
-    """HIPK wrappers (TheRock's kpack split): where rocstack/audit/kpack.py plugs in; until then, unverified."""
+def test_hipk_wrapper_without_kpack_metadata_is_an_error_never_no_gpu_code(hip_fatbin_lib, tmp_path):
+    """A HIPK wrapper with no .rocm_kpack_ref: the loader has no kernel name or search path. The audit says so
+    (the structure), never "corrupt", never "no GPU code", and the coverage matrix says why the cell is missing."""
     need_tool("objcopy")
     lib = tmp_path / "libsplit.so"
     segment = tmp_path / "segment.bin"
@@ -269,13 +270,17 @@ def test_kpack_split_library_is_never_a_pass_nor_no_gpu_code(hip_fatbin_lib, tmp
     segment.write_bytes(bytes(data))
     run(["objcopy", "--update-section", f".hipFatBinSegment={segment}", str(lib)])
     plain = run_audit([lib])
-    [warning] = [f for f in plain.findings if f.check == "hip-fatbin"]
-    assert warning.severity == "warning" and ".kpack archives" in warning.message
+    [error] = [f for f in plain.findings if f.check == "hip-fatbin"]
+    assert error.severity == "error" and "HIPK wrappers but no .rocm_kpack_ref" in error.message
     assert plain.files[0].fatbin["split"] == "kpack" and plain.files[0].fatbin["wrappers"] == ["HIPK"]
     [unit] = plain.coverage.to_dict()["rows"][0]["units"]
     assert unit["source"] == "kpack" and unit["where"] == "wrapper 0 (co_index 0)" and unit["problems"]
-    [error] = arch_errors(run_audit([lib], targets=parse_arch_list("gfx90a")))
-    assert "its code objects could not be read" in error.message and "no code object" not in error.message
+    judged = run_audit([lib], targets=parse_arch_list("gfx90a"))
+    assert arch_errors(judged) == []  # the structural error is the one finding: no second "no code object" one
+    assert [f.message for f in judged.findings if f.severity == "error"] == [error.message]
+    cell = judged.coverage.to_dict()["rows"][0]["cells"]["gfx90a"]
+    assert cell["status"] == "missing" and "no .rocm_kpack_ref" in cell["detail"]
+    assert not any("no code object" in f.message or "corrupt" in f.message for f in judged.findings)
 
 
 GENERIC_SOURCE = """

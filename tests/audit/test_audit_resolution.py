@@ -340,3 +340,29 @@ def test_ld_library_path_is_searched_only_when_given(builder, tmp_path):
     shutil.copy("/lib/x86_64-linux-gnu/libc.so.6", root / "lib" / "x86_64-linux-gnu" / "libc.so.6")
     shutil.copy("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", root / "lib" / "x86_64-linux-gnu")
     assert run_audit([lib], sysroot=root, ld_library_path=["/opt/rocm/lib"]).exit_code == 0
+
+
+def test_sysroot_finds_a_conda_environment_s_interpreter_and_site_packages(tmp_path):
+    """Vendor images (rocm/pytorch) install torch into /opt/conda/envs/<name>, whose bin is first on PATH;
+    the system python3 apt installed beside it loads none of those extensions."""
+    from rocstack.audit.resolve import find_preloads
+    from rocstack.audit.sysroot import Sysroot
+
+    root = tmp_path / "root"
+    env = root / "opt/conda/envs/py_3.10"
+    for path in (env / "bin/python3.10", root / "usr/bin/python3.10", root / "opt/conda/bin/python3.12",
+                 env / "lib/python3.10/site-packages/torch/lib/libc10.so",
+                 root / "opt/conda/lib/python3.12/site-packages/pip/__init__.py"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x7fELF")
+    for folder in (env / "bin", root / "usr/bin", root / "opt/conda/bin"):
+        os.symlink(next(p.name for p in folder.iterdir()), folder / "python3")
+    sysroot = Sysroot(root)
+    assert sysroot.python == str(env / "bin/python3.10")
+    assert str(env / "lib/python3.10/site-packages") in sysroot.site_packages
+    assert str(root / "opt/conda/lib/python3.12/site-packages") in sysroot.site_packages
+    found, missing = find_preloads(["torch"], sysroot, [])
+    assert missing == [] and found["libc10.so"] == str(env / "lib/python3.10/site-packages/torch/lib/libc10.so")
+    # without a conda environment the order is what it was: the system interpreter before conda's base
+    shutil.rmtree(root / "opt/conda/envs")
+    assert Sysroot(root).python == str(root / "usr/bin/python3.10")

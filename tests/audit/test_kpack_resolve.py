@@ -37,8 +37,10 @@ def test_devices_an_image_target_stands_for(target, expected):
 
 
 def test_environment_follows_the_loader():
-    env = KpackEnv.from_image_env(["PATH=/usr/bin", "ROCM_KPACK_PATH=/a.kpack::/b.kpack",
-                                   "ROCM_KPACK_PATH_PREFIX=/p.kpack", "ROCM_KPACK_DISABLE=0"])
+    from rocstack.validate.inventory import image_env  # how validate reads an image config's Env
+
+    env = KpackEnv.from_mapping(image_env({"Env": ["PATH=/usr/bin", "ROCM_KPACK_PATH=/a.kpack::/b.kpack",
+                                                   "ROCM_KPACK_PATH_PREFIX=/p.kpack", "ROCM_KPACK_DISABLE=0"]}))
     assert env.path == ("/a.kpack", "/b.kpack") and env.prefix == ("/p.kpack",) and not env.disabled
     assert KpackEnv.from_mapping({"ROCM_KPACK_DISABLE": "true"}).disabled  # anything not starting with 0
     assert split_path_list("::") == ()

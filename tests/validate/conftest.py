@@ -13,6 +13,8 @@ import pytest
 # still runs them from the source tree (the images install it for real).
 if importlib.util.find_spec("rocstack_validation") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "validation"))
+# the kpack fixtures (libraries split by the upstream tool, TheRock's layout) are shared with tests/audit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
 
 
 @pytest.fixture(scope="session")

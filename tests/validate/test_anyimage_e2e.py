@@ -9,6 +9,7 @@ the real command in a subprocess; reports are parsed back, SARIF included.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -186,19 +187,63 @@ def test_corrupt_layer_is_one_line_and_leaves_nothing(docker_engine, tmp_path):
         docker_engine.images.remove(tag, force=True)
 
 
+THEROCK_REPO = "rocstack-valtest-any-therock"
+
+
 def test_therock_like_image_with_kpack_split_libraries(docker_engine, tmp_path):
-    """TheRock's layout: torch and ROCm libraries whose device code sits in per-arch .kpack archives."""
-    try:
-        import kpack_fixtures  # tests/audit, from the kpack work (issue 16)
-    except ImportError:
-        pytest.skip("tests/audit/kpack_fixtures.py (issue 16) is not in this checkout yet")
+    """TheRock's layout: torch and ROCm libraries whose device code sits in per-arch .kpack archives, made by the
+    upstream rocm-kpack tool, with the four failures users hit: an incomplete xnack overlay (TheRock#7081), one
+    group's archive missing beside the others (pytorch#194498), a hardlinked devel copy (TheRock PR #5768) and a
+    library run through a stock patchelf."""
+    import kpack_fixtures  # tests/audit (on sys.path through tests/validate/conftest.py)
+    from audit_helpers import run
+
     build = kpack_fixtures.kpack_build()
-    tree = kpack_fixtures.therock_tree(build, tmp_path / "tree", arches=("gfx90a",))
-    tag = "rocstack-valtest-any-therock:" + images._key(sorted(str(p.relative_to(tree.root)) for p in tree.root.rglob("*")))
+    tree = kpack_fixtures.therock_tree(build, tmp_path / "tree", arches=("gfx90a",), devel=None,
+                                       artifacts=("torch", "torch_xnack", "aotriton", "blas_lib", "hip_lib"),
+                                       drop=("aotriton_gfx90a.kpack",))
+    patched = tree.root / "opt/rocm/lib/libk.so"
+    run([str(kpack_fixtures.stock_patchelf()), "--set-rpath",
+                        "$ORIGIN/../lib64:$ORIGIN/a/long/enough/path/to/need/more/room", str(patched)])
+    site = "/" + kpack_fixtures.SITE
+    # the devel tree's hardlink is made in the image: a build context copies hardlinks as separate files
+    dockerfile = (f"FROM {images.ensure_base(docker_engine)}\nCOPY tree/ /\n"
+                  f"RUN mkdir -p {site}/_rocm_sdk_devel/lib && ln {site}/_rocm_sdk_libraries/lib/libblas_lib.so "
+                  f"{site}/_rocm_sdk_devel/lib/libblas_lib.so\n")
+    listing = sorted(str(p.relative_to(tree.root)) for p in tree.root.rglob("*"))
+    tag = f"{THEROCK_REPO}:" + images._key(build.root.name, listing, dockerfile,
+                                           hashlib.sha256(patched.read_bytes()).hexdigest())
     if not images._has_image(docker_engine, tag):
-        base = images.ensure_base(docker_engine)
-        images.build_context_image(docker_engine, tag, f"FROM {base}\nCOPY tree/ /\n", {"tree": tree.root})
-    proc = run_cli("--image", tag, "--arch", "gfx90a,gfx1030", "--report", str(tmp_path / "r"))
+        images.build_context_image(docker_engine, tag, dockerfile, {"tree": tree.root})
+        images.remove_stale(docker_engine, THEROCK_REPO, tag)
+    proc = run_cli("--image", tag, "--arch", "gfx90a", "--report", str(tmp_path / "r"))
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert proc.returncode == 1 and report["verdict"] == "fail"  # gfx1030's archives were not installed
-    assert report["coverage"] and any("kpack" in json.dumps(r.get("sources")) for r in report["coverage"]["rows"])
+    checks = _checks(report)
+    assert proc.returncode == 1 and report["verdict"] == "fail", proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+    def errors(name: str) -> dict[str, list[str]]:
+        """Device-code errors by file (the tree brings no HIP runtime: its host libraries do not resolve)."""
+        out: dict[str, list[str]] = {}
+        for f in checks[name]["details"]["findings"]:
+            if f["severity"] == "error" and f["check"] in ("arch-coverage", "hip-fatbin", "input"):
+                out.setdefault(f["file"], []).append(f["message"])
+        return out
+
+    torch, sdk, rocm = errors("audit:torch"), errors("audit:rocm-sdk-libraries"), errors("audit:/opt/rocm")
+    assert any("TheRock#7081" in m for m in torch[f"{site}/torch/lib/libtorch_hip.so"])
+    assert any("pytorch#194498" in m for m in torch[f"{site}/torch/lib/libaotriton_v2.so"])
+    assert f"{site}/torch/lib/libtorch_xnack.so" not in torch  # its overlay holds it
+    [devel] = sdk[f"{site}/_rocm_sdk_libraries/lib/libblas_lib.so"]  # loaded from its hardlink in the devel tree
+    assert "TheRock PR #5768" in devel and devel.startswith(f"{site}/_rocm_sdk_devel/lib/libblas_lib.so: no kpack")
+    assert any("PT_PHDR" in m and "no PT_LOAD maps it" in m for m in rocm["/opt/rocm/lib/libk.so"])
+    # the coverage matrix names the archives, as paths inside the image
+    rows = {r["name"]: r for r in report["coverage"]["rows"]}
+    assert rows[f"{site}/torch/lib/libtorch_xnack.so"]["cells"]["gfx90a"]["archives"] == \
+        [f"{site}/torch/.kpack/torch_gfx90a:xnack-.kpack"]
+    assert rows["/opt/rocm/lib/libk.so"]["cells"]["gfx90a"] == {
+        "status": "covered", "sources": ["kpack"], "archives": ["/opt/rocm/lib/.kpack/hip_lib_gfx90a.kpack"]}
+    assert rows[f"{site}/_rocm_sdk_libraries/lib/libblas_lib.so"]["cells"]["gfx90a"]["status"] == "partial"
+    assert rows[f"{site}/torch/lib/libtorch_hip.so"]["cells"]["gfx90a"]["status"] == "missing"
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert "kpack (hip_lib_gfx90a.kpack)" in summary

@@ -185,6 +185,27 @@ def test_inventory_reads_dpkg_distributions_interpreter_and_versions(tmp_path):
     assert Inventory.read(_tree(tmp_path / "b"), {"Env": ["PATH=/bin"]}).interpreter is None
 
 
+def test_dpkg_status_is_read_once_for_the_inventory_and_the_audit_s_declarations(tmp_path):
+    """One parser of dpkg's status (rocstack.audit.declared): the inventory keeps installed packages, the
+    declarations every package whose files are on disk (an interrupted install too), with the same files."""
+    from rocstack.audit.declared import dpkg_status, from_dpkg
+
+    root = _tree(tmp_path)
+    status = root / "var/lib/dpkg/status"
+    status.write_text(status.read_text() + (
+        "\nPackage: librccl1\nStatus: install reinstreq unpacked\nVersion: 7.2.4-1\nArchitecture: amd64\n"
+        "Description: ROCm communication collectives\n one more line\n .\n and a third\n"
+        "X-Rocm-Gpu-Architecture: gfx942\n"))
+    (root / "var/lib/dpkg/info/librccl1.list").write_text("/.\n/usr/lib/x86_64-linux-gnu/librccl.so.1\n")
+    inventory = Inventory.read(root, {})
+    assert [p.name for p in inventory.packages] == ["librocblas5", "libamdhip64-7", "coreutils"]
+    declared = {d.package: d for d in from_dpkg(str(root))}
+    assert sorted(declared) == ["librccl1", "librocblas5"] and declared["librccl1"].arches == ["gfx942"]
+    assert declared["librocblas5"].files == {os.path.realpath(root / p.lstrip("/")) for p in inventory.packages[0].files}
+    rccl = next(f for f in dpkg_status(root) if f["Package"] == "librccl1")
+    assert rccl["Description"] == "ROCm communication collectives\none more line\n.\nand a third"
+
+
 def test_tunableop_lines_are_checked_against_the_image(tmp_path):
     inventory = Inventory.read(_tree(tmp_path), {})
     table = ("Validator,PT_VERSION,2.5.1\nValidator,ROCM_VERSION,6.2.0.0-66-d4bd1ad\nValidator,ROCBLAS_VERSION,5.2.0-7df0aa33\n"

@@ -225,3 +225,31 @@ def test_aot_build_by_another_triton_fails(tmp_path):
         pytest.skip("no triton installed here")
     outcome = check_aot(_aot_build(tmp_path, [_entry("rms_norm")], triton="0.0.1"), parse_arch_list("gfx942"))
     assert outcome.status == "fail" and "built by Triton 0.0.1" in outcome.evidence
+
+
+def test_audit_judges_a_component_s_files_as_one_component(tmp_path, monkeypatch):
+    """Per-arch code-object trees (as amd-aiter ships): kernels/gfx90a/k.co and kernels/gfx942/k.co are one
+    kernel set of the component, covered for both arches. Judged as separate inputs, each file would be a
+    component of its own that lacks the other arch."""
+    import shutil
+    import subprocess
+
+    from rocstack_validation import audit_checks
+
+    if shutil.which("clang-19") is None:
+        pytest.skip("clang-19 is not installed (CI installs it): cannot compile the code objects")
+    (tmp_path / "k.hip").write_text('extern "C" __attribute__((global)) void k(float* x) { x[0] = 1; }\n')
+    files = []
+    for arch in ("gfx90a", "gfx942"):
+        out = tmp_path / "kit" / "kernels" / arch / "k.co"
+        out.parent.mkdir(parents=True)
+        subprocess.run(["clang-19", "-x", "hip", "-nogpulib", "-nogpuinc", f"--offload-arch={arch}", "--cuda-device-only",
+                        "-c", "-o", str(out), str(tmp_path / "k.hip")], check=True, capture_output=True, timeout=300)
+        files.append(out)
+    monkeypatch.setattr(audit_checks, "native_files", lambda component, sysroot: files)  # what the dist-info lists
+    targets = parse_arch_list("gfx90a,gfx942")
+    context = SimpleNamespace(arches=targets, arch_names=[str(t) for t in targets], sysroot="/")
+    outcome = audit_checks.check_audit(_component("kit"), context)
+    assert outcome.status == "pass", outcome.evidence
+    assert outcome.details["coverage"]["components"] == [{"name": "kit", "cells": {"gfx90a": "covered",
+                                                                                    "gfx942": "covered"}}]

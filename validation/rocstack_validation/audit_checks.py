@@ -43,8 +43,11 @@ def check_audit(component, context) -> Outcome:
                                    f"GPU extensions {policy.gpu_extensions or '-'} / required symbols {policy.required_symbols or '-'}")
         return skip(f"{component.name} installed no shared libraries or code objects: nothing to audit")
     audit_policy = AuditPolicy.from_validation(policy, name=component.name)
-    report = run_audit([os.fspath(f) for f in files], targets=list(context.arches),
-                       policy=audit_policy, sysroot=context.sysroot)
+    # one component: its files are judged together (a kernel set covers an arch when one of its files does);
+    # in the image (sysroot /) this process runs with the image's environment, ROCM_KPACK_* included
+    report = run_audit([os.fspath(f) for f in files], targets=list(context.arches), policy=audit_policy,
+                       sysroot=context.sysroot, component=component.name,
+                       env=dict(os.environ) if os.path.realpath(context.sysroot) == "/" else None)
     errors = [f for f in report.findings if f.severity == "error"]
     warnings = [f for f in report.findings if f.severity == "warning"]
     details = {
