@@ -132,9 +132,13 @@ def _kernels(elf: ElfFile, obj: CodeObject, processor: str | None, prefix_only: 
     if isinstance(decoded, str):
         obj.problems.append(decoded)
         return []
+    entries = decoded.get("amdhsa.kernels", [])
+    if not isinstance(entries, list):
+        obj.problems.append(f"metadata amdhsa.kernels is a {type(entries).__name__}, not a list: kernels cannot be listed")
+        return []
     arch = all_arches().get(processor or "")
     kernels = []
-    for entry in decoded.get("amdhsa.kernels") or []:
+    for entry in entries:
         if not isinstance(entry, dict):
             obj.problems.append("metadata kernel entry is not a map")
             continue

@@ -32,9 +32,21 @@ class KdbError(Exception):
     """The file is not a MIOpen kernel database we can read."""
 
 
+def _declared_size(value) -> int:
+    """uncompressed_size as a number (a damaged row may hold text, a float or NULL there)."""
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"uncompressed_size {value!r} is not a number") from None
+
+
 def _inflate(blob: bytes, size: int) -> bytes:
     if blob[:4] == ELF_MAGIC and not size:
         return blob
+    if size < 0:  # size + 1 <= 0 would lift the decompressors' output cap
+        raise ValueError(f"claims {size} uncompressed bytes")
     if size > _MAX_BLOB:
         raise ValueError(f"claims {size} uncompressed bytes, over the {_MAX_BLOB}-byte limit")
     if blob[:3] == b"BZh":
@@ -58,6 +70,8 @@ def audit_kdb(path: str, label: str) -> tuple[list[CodeObject], DeviceUnit]:
         db = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise KdbError(f"cannot open as SQLite: {exc}") from None
+    # TEXT that is not UTF-8 (a damaged file) would raise UnicodeDecodeError, which is no sqlite3.Error
+    db.text_factory = lambda value: value.decode("utf-8", "replace")
     objects: list[CodeObject] = []
     unit = DeviceUnit(KERNEL_DATABASE, label.rsplit("/", 1)[-1], [])
     bad: list[str] = []
@@ -72,9 +86,13 @@ def audit_kdb(path: str, label: str) -> tuple[list[CodeObject], DeviceUnit]:
             if length is None or length > _MAX_BLOB:
                 bad.append(f"{where}: blob of {length} bytes")
                 continue
-            (blob,) = db.execute("SELECT kernel_blob FROM kern_db WHERE rowid = ?", (rowid,)).fetchone()
+            found = db.execute("SELECT kernel_blob FROM kern_db WHERE rowid = ?", (rowid,)).fetchone()
+            blob = found[0] if found else None
+            if not isinstance(blob, bytes):  # gone on the second read, or TEXT/INTEGER in a damaged file
+                bad.append(f"{where}: kernel_blob is {type(blob).__name__}, not a BLOB")
+                continue
             try:
-                data = _inflate(bytes(blob), int(size or 0))
+                data = _inflate(blob, _declared_size(size))
                 obj = parse_code_object(data, 0, None, f"kdb {where}", f"{label} {where}")
             except (ValueError, OSError, EOFError, zlib.error, ElfError) as exc:
                 bad.append(f"{where}: {exc}")
@@ -82,8 +100,10 @@ def audit_kdb(path: str, label: str) -> tuple[list[CodeObject], DeviceUnit]:
             objects.append(obj)
             if obj.target_id and obj.target_id not in unit.targets:
                 unit.targets.append(obj.target_id)
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:
         raise KdbError(f"corrupt SQLite database: {exc}") from None
+    except UnicodeDecodeError:  # sqlite3 decodes its error messages, which quote the (damaged) schema
+        raise KdbError("corrupt SQLite database: its schema is not UTF-8 text") from None
     finally:
         db.close()
     if bad:

@@ -25,6 +25,17 @@ _CELL = {"covered": "yes", "partial": "part", "missing": "--"}
 _SOURCE = {"fatbin": "F", "bundle-file": "B", "code-object": "C", "kernel-database": "D", "kpack": "K"}
 
 
+def printable(text: str) -> str:
+    """Names read from a damaged file keep their undecodable bytes as surrogates (``surrogateescape``):
+    shown as ``\\xNN``, since a UTF-8 terminal cannot encode them."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no decoder made
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class _Out:
     def __init__(self, stream, width: int | None, color: bool | None):
         self.stream = stream
@@ -35,7 +46,7 @@ class _Out:
         return f"\x1b[{_STYLE[style]}m{text}\x1b[0m" if self.color and style in _STYLE else text
 
     def line(self, text: str = "", style: str = "") -> None:
-        self.stream.write((self.style(text, style) if style else text) + "\n")
+        self.stream.write((self.style(printable(text), style) if style else printable(text)) + "\n")
 
     def wrapped(self, text: str, indent: int, style: str = "") -> None:
         for part in textwrap.wrap(text, max(40, self.width - indent), break_long_words=True,

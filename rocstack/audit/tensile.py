@@ -86,7 +86,12 @@ def _read_index(path: str) -> tuple[set[str], set[str]]:
     if size > _MAX_INDEX_BYTES:
         raise ValueError(f"index is {size} bytes, over the {_MAX_INDEX_BYTES}-byte limit")
     with open(path, "rb") as handle:
-        data = msgpack.unpackb(handle.read(), raw=False, strict_map_key=False)
+        raw = handle.read()
+    try:
+        data = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises ValueError, FormatError, StackError, ExtraData, TypeError (a map key
+        # that is an array or a map cannot be a Python dict key), ...
+        raise ValueError(f"not msgpack Python can read ({type(exc).__name__}: {exc})") from None
     placeholders: set[str] = set()
     processors: set[str] = set()
     _walk_index(data, placeholders, processors)

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from rocstack.registry.keys import key_id
-from rocstack.registry.refusals import VerificationError, canonical_json
+from rocstack.registry.refusals import VerificationError, canonical_json, parse_json
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -73,10 +72,7 @@ def _corrupt(what: str) -> VerificationError:
 
 def parse_bundle(raw: bytes) -> tuple[bytes, bytes, str]:
     """(payload, signature, key hint) of a bundle, or a ``corrupt`` refusal."""
-    try:
-        bundle = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VerificationError("corrupt", f"attestation is not valid JSON ({exc.msg} at byte {exc.pos})") from None
+    bundle = parse_json(raw, "attestation")
     if not isinstance(bundle, dict) or bundle.get("mediaType") != BUNDLE_MEDIA_TYPE:
         raise _corrupt(f"is not a {BUNDLE_MEDIA_TYPE} Sigstore bundle")
     envelope = bundle.get("dsseEnvelope")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rocstack.errors import RocstackError
-from rocstack.registry.refusals import VerificationError, canonical_json
+from rocstack.registry.refusals import VerificationError, canonical_json, parse_json
 from rocstack.registry.statement import Claim, build_predicate
 
 PAYLOAD_SCHEMA = "rocstack.attestation/v1"
@@ -33,10 +32,7 @@ def legacy_tag(digest: str) -> str:
 
 
 def parse_envelope(raw: bytes) -> dict:
-    try:
-        envelope = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VerificationError("corrupt", f"attestation is not valid JSON ({exc.msg} at byte {exc.pos})") from None
+    envelope = parse_json(raw, "attestation")
     if not isinstance(envelope, dict) or envelope.get("schema") != ENVELOPE_SCHEMA:
         raise VerificationError("corrupt", f"attestation is not a {ENVELOPE_SCHEMA} envelope")
     payload = envelope.get("payload")

@@ -14,7 +14,6 @@ Pure functions over parsed data; signing and storage live in ``dsse`` and ``arti
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,7 +21,7 @@ from datetime import datetime, timezone
 from rocstack import __version__
 from rocstack.contracts import GPU_VERIFIED, LEVELS, STATIC_ONLY, UNVALIDATED, derive_level, is_gpu_check
 from rocstack.errors import RocstackError
-from rocstack.registry.refusals import VerificationError, canonical_json
+from rocstack.registry.refusals import VerificationError, canonical_json, parse_json
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://rocstack.dev/attestation/validation/v1"
@@ -191,10 +190,7 @@ def _corrupt(what: str) -> VerificationError:
 
 def parse_statement(payload: bytes) -> Claim:
     """The statement in a DSSE payload, or a ``corrupt`` refusal naming what is wrong."""
-    try:
-        statement = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _corrupt(f"is not valid JSON ({exc.msg})") from None
+    statement = parse_json(payload, "attestation statement")
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
         raise _corrupt(f"is not an in-toto {STATEMENT_TYPE}")
     if statement.get("predicateType") != PREDICATE_TYPE:
