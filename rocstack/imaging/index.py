@@ -69,7 +69,9 @@ def _pip_config(python: str) -> dict[str, str]:
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return {}
-    from_files: dict[str, str] = {}
+    # pip lists its files in load order (global, user, site, PIP_CONFIG_FILE): a later line for the
+    # same key wins, a command's section wins over [global], the environment over every file
+    sections: dict[str, dict[str, str]] = {name: {} for name in ("global", "download", "wheel", "install")}
     from_env: dict[str, str] = {}
     for line in out.splitlines():
         match = _CONFIG_LINE.match(line.strip())
@@ -78,9 +80,12 @@ def _pip_config(python: str) -> dict[str, str]:
         section, key, value = match["section"], match["key"], match["value"]
         if section == ":env:":
             from_env.setdefault(key, value)
-        elif section in ("global", "install", "download", "wheel"):
-            from_files.setdefault(key, value)
-    return {**from_files, **from_env}
+        elif section in sections:
+            sections[section][key] = value
+    merged: dict[str, str] = {}
+    for values in sections.values():
+        merged.update(values)
+    return {**merged, **from_env}
 
 
 def _is_local(url: str) -> bool:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rocstack.errors import RocstackError
 from rocstack.registry.refusals import VerificationError, canonical_json, parse_json
-from rocstack.registry.statement import Claim, build_predicate
+from rocstack.registry.statement import Claim, build_predicate, report_shape_problem
 
 PAYLOAD_SCHEMA = "rocstack.attestation/v1"
 ENVELOPE_SCHEMA = "rocstack.attestation-envelope/v1"
@@ -83,6 +83,11 @@ def to_claim(payload: dict) -> Claim:
     if not isinstance(stack, str) or not isinstance(validated, bool):
         raise VerificationError("corrupt", "attestation payload lacks stack or validated")
     report = payload.get("validation") if isinstance(payload.get("validation"), dict) else None
+    problem = report_shape_problem(report) if report else None
+    if not isinstance(payload.get("components") or [], list):
+        problem = "components is not a list"
+    if problem:
+        raise VerificationError("corrupt", f"attestation payload: {problem}")
     try:
         predicate = build_predicate(
             image_id=str(payload.get("image_id") or ""),

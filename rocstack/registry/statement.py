@@ -221,4 +221,47 @@ def checked_predicate(predicate: object) -> dict:
         document = report.get("document") if isinstance(report, dict) else None
         if not isinstance(document, dict) or report_digest(document) != report.get("sha256"):
             raise _corrupt("predicate's report does not match its sha256")
+        if not isinstance(report.get("started"), (str, type(None))):
+            raise _corrupt("predicate's report has a start time that is not a string")
+    problem = _summary_shape_problem(predicate)
+    if problem:
+        raise _corrupt(f"predicate {problem}")
     return predicate
+
+
+def _summary_shape_problem(predicate: dict) -> str | None:
+    """What pull and images could not read in the predicate's summaries (signed is not well-formed)."""
+    if not isinstance(predicate.get("verdict"), (str, type(None))):
+        return "has a verdict that is not a string"
+    components = predicate.get("components")
+    if components is not None and not (isinstance(components, list) and all(isinstance(c, dict) for c in components)):
+        return "has components that are not a list of objects"
+    checks = predicate.get("checks")
+    if checks is not None and not (
+        isinstance(checks, dict)
+        and all(isinstance(checks.get(s) or 0, int) for s in ("pass", "skip", "fail", "error"))
+    ):
+        return "has check counts that are not integers"
+    gpu = predicate.get("gpu")
+    if gpu is not None and not (isinstance(gpu, dict) and isinstance(gpu.get("device") or {}, dict)):
+        return "has GPU evidence that is not an object"
+    return None
+
+
+def report_shape_problem(report: dict) -> str | None:
+    """What the predicate's summaries could not read in a validation report (one embedded in an
+    old attestation is untrusted input); None when they can."""
+    checks = report.get("checks")
+    if checks is not None and not (
+        isinstance(checks, list) and all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in checks)
+    ):
+        return "the validation report's checks are not a list of named check objects"
+    for key in ("verdict", "level", "level_reason"):
+        if not isinstance(report.get(key), (str, type(None))):
+            return f"the validation report's {key} is not a string"
+    for key in ("environment", "gpu_access"):
+        if not isinstance(report.get(key) or {}, dict):
+            return f"the validation report's {key} is not an object"
+    if not isinstance((report.get("environment") or {}).get("gpu") or {}, dict):
+        return "the validation report's environment.gpu is not an object"
+    return None

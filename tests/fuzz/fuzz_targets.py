@@ -126,7 +126,7 @@ def run_elf(data: bytes, work: Path, seed: str) -> str:
             lambda: elf.has_dynsym() and (elf.symbols(), elf.symbols(undefined=True), elf.export_table(),
                                           elf.dynstr_contains(b"GLIBC")),
             lambda: list(elf.notes()),
-            lambda: list(elf.segment_notes()),
+            lambda: list(segments.segment_notes(elf)),
             lambda: segments.dynamic_relocations(elf),
             lambda: [segments.vaddr_to_offset(segments.program_headers(elf), v) for v in (0, 0x1000, elf.length)],
             accepted=ELF_ERRORS)

@@ -126,3 +126,37 @@ def test_audit_table_shows_undecodable_names():
     text = out.buffer.getvalue().decode()
     assert "libc\\xff.so.6" in text and "lib\\xb5.so" in text
     assert json.loads(report.to_json())["findings"][0]["file"] == "lib\udcb5.so"  # JSON keeps them (escaped)
+
+
+STATEMENT_SEED = json.loads((CORPUS / "statement" / "statement.json").read_bytes())
+LEGACY_SEED = json.loads((CORPUS / "legacy" / "envelope.json").read_bytes())
+
+
+@pytest.mark.parametrize("key, value", [("checks", {"pass": "gfx90a"}), ("checks", {"fail": {"n": 1}}), ("gpu", 1.5),
+                                        ("gpu", {"device": "x"}), ("components", 3), ("components", [1]),
+                                        ("verdict", ["pass"])])
+def test_signed_statement_whose_summaries_have_the_wrong_types(key, value):
+    """A validly signed statement whose check counts, GPU evidence or components are JSON of the wrong type:
+    ``int('gfx90a')`` (ValueError), ``1.5.get`` (AttributeError) in pull and images. Refused as corrupt."""
+    predicate = dict(STATEMENT_SEED["predicate"], **{key: value})
+    with pytest.raises(VerificationError) as refused:
+        statement.parse_statement(json.dumps(dict(STATEMENT_SEED, predicate=predicate)).encode())
+    assert refused.value.reason == "corrupt", refused.value.message
+
+
+@pytest.mark.parametrize("path, value", [(("validation", "checks"), 2.0), (("validation", "checks"), [3]),
+                                         (("validation", "environment"), "x"), (("validation", "level_reason"), []),
+                                         (("validation", "gpu_access"), 1), (("components",), 7)])
+def test_legacy_payload_whose_report_has_the_wrong_types(path, value):
+    """An old-format payload (its signature checks out) whose embedded report is the wrong shape: the level and
+    check summary derived from it raised TypeError/AttributeError. Refused as corrupt, naming the field."""
+    payload = json.loads(json.dumps(LEGACY_SEED["payload"]))
+    if payload.get("validation") is None:
+        payload["validation"] = {"verdict": "pass", "checks": []}
+    target = payload
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(VerificationError) as refused:
+        legacy.to_claim(payload)
+    assert refused.value.reason == "corrupt" and path[-1] in refused.value.message, refused.value.message

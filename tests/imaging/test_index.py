@@ -71,3 +71,17 @@ def test_a_missing_ca_bundle_is_a_one_line_error(pip_env, tmp_path):
     with pytest.raises(RocstackError) as info:
         host_index_settings(sys.executable)
     assert "does not exist" in info.value.one_line() and "\n" not in info.value.one_line()
+
+
+def test_a_later_pip_file_wins_and_a_command_section_wins_over_global(pip_env, tmp_path):
+    """pip lists /etc/pip.conf's cert before PIP_CONFIG_FILE's (load order): the later one is the one pip uses
+    (seen on a machine whose /etc/pip.conf names the system bundle)."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\ncat <<'OUT'\nglobal.cert='/etc/first.pem'\nglobal.index-url='https://a.test/simple'\n"
+                    "install.index-url='https://b.test/simple'\nglobal.cert='/etc/second.pem'\n"
+                    ":env:.default-timeout='30'\nOUT\n")
+    fake.chmod(0o755)
+    from rocstack.imaging.index import _pip_config
+
+    assert _pip_config(str(fake)) == {"cert": "/etc/second.pem", "index-url": "https://b.test/simple",
+                                      "default-timeout": "30"}
