@@ -97,11 +97,14 @@ def _import_modules(inventory: Inventory, static: StaticAudit, coverage_rows: li
     return modules[:MAX_IMPORTS]
 
 
-def _spec(inventory: Inventory, choice: TargetChoice, imports: list[str]) -> dict:
+def _spec(inventory: Inventory, choice: TargetChoice, imports: list[str],
+          torch_delivered: tuple[list[str], str] | None) -> dict:
     torch = next((d for d in inventory.distributions if d.key == "torch"), None)
     builds = [d for d in AOT_BUILD_DIRS if (inventory.root / d.lstrip("/") / "manifest.json").is_file()]
-    return {"targets": choice.names, "imports": imports, "aot_builds": builds,
-            "torch": {"version": torch.version, "site": torch.site} if torch else None}
+    facts = {"version": torch.version, "site": torch.site} if torch else None
+    if facts and torch_delivered:
+        facts["offload_targets"], facts["offload_library"] = torch_delivered
+    return {"targets": choice.names, "imports": imports, "aot_builds": builds, "torch": facts}
 
 
 def _no_python_checks(reason: str) -> list[dict]:
@@ -110,7 +113,7 @@ def _no_python_checks(reason: str) -> list[dict]:
 
 
 def _in_image(client, image_id: str, inventory: Inventory, choice: TargetChoice, static: StaticAudit, gpu,
-              log: Log) -> tuple[list[dict], dict]:
+              log: Log, torch_delivered: tuple[list[str], str] | None) -> tuple[list[dict], dict]:
     interpreter = inventory.interpreter
     if interpreter is None:
         reason = "the image has no Python on its PATH: in-image checks (imports, torch, GPU) were not run, static part only"
@@ -119,7 +122,7 @@ def _in_image(client, image_id: str, inventory: Inventory, choice: TargetChoice,
     if interpreter.version and tuple(int(p) for p in interpreter.version.split(".")) < MIN_PYTHON:
         reason = f"the image's Python {interpreter.real} is {interpreter.version}, older than 3.9: in-image checks not run"
         return [_check("python", "python", "skip", reason), *_no_python_checks(reason)], {"gpu": None}
-    spec = _spec(inventory, choice, _import_modules(inventory, static, []))
+    spec = _spec(inventory, choice, _import_modules(inventory, static, []), torch_delivered)
     start = time.monotonic()
     try:
         probe = run_in_image(client, image_id, interpreter.path, inventory.env, spec, gpu)
@@ -149,10 +152,13 @@ def run_any_image(client, image_id: str, reference: str, config: dict, labels: d
     try:
         inventory = Inventory.read(tree.root, config)
         with log.section("Target arches"):
+            # what torch's own HIP library carries: the targets when nothing else names them, and the
+            # delivered side of torch's declared-vs-delivered check in the image
+            torch_delivered = torch_offload_targets(inventory)
             torch_arches = None
             if not cli_targets and not any(k in inventory.env for k in ("PYTORCH_ROCM_ARCH", "GPU_ARCHS", "GPU_TARGETS",
                                                                         "AMDGPU_TARGETS", "HIP_ARCHITECTURES")):
-                torch_arches = torch_offload_targets(inventory)
+                torch_arches = torch_delivered
             declared = {p.name: p.gpu_arches for p in inventory.packages if p.gpu_arches}
             choice = choose_targets(cli=cli_targets, labels=labels, env=inventory.env, torch_arches=torch_arches,
                                     dpkg_declared=declared)
@@ -162,7 +168,7 @@ def run_any_image(client, image_id: str, reference: str, config: dict, labels: d
             log.step(f"{len(static.groups)} component(s) audited")
         checks = [_targets_check(choice), *static.checks, *_tunableop_checks(inventory, env_patterns, choice.targets)]
         with log.section("In-image checks"):
-            in_image, environment = _in_image(client, image_id, inventory, choice, static, gpu, log)
+            in_image, environment = _in_image(client, image_id, inventory, choice, static, gpu, log, torch_delivered)
         versions = {k: (v.to_json() if v else None) for k, v in inventory.versions().items()}
         python = inventory.interpreter.to_json() if inventory.interpreter else None
     finally:

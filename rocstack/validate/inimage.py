@@ -31,7 +31,7 @@ GPU_REASON_ENV = "ROCSTACK_VALIDATE_GPU_REASON"  # read by rocstack_validation.g
 TIMEOUT_ENV = "ROCSTACK_VALIDATE_TIMEOUT"
 PROBE_FILES = {
     "rocstack": ("__init__.py", "errors.py", "arches.py", "contracts.py", "fsutil.py", "data/arches.json"),
-    "rocstack_validation": ("__init__.py", "probe.py", "gpu.py", "results.py"),
+    "rocstack_validation": ("__init__.py", "probe.py", "gpu.py", "results.py", "torch_arches.py"),
 }
 MIN_PYTHON = (3, 9)
 

@@ -281,6 +281,43 @@ def test_the_probe_runs_from_the_staged_files_alone(tmp_path):
     assert not list(stage.rglob("__pycache__"))  # nothing written into the mounted suite
 
 
+FAKE_ROCM_TORCH = """\
+import types
+__version__ = "2.9.0+rocm7.0"
+version = types.SimpleNamespace(hip="7.0.51831", cuda=None)
+cuda = types.SimpleNamespace(get_arch_list=lambda: [], is_available=lambda: False)
+_C = types.SimpleNamespace(_cuda_getArchFlags=lambda: "gfx90a;gfx942;gfx950")
+"""
+
+
+@pytest.mark.parametrize("delivered, status, named", [
+    (["gfx90a", "gfx942:sramecc+:xnack-"], "fail", "names gfx950 but libtorch_hip.so carries no code"),
+    (["gfx90a", "gfx942", "gfx950", "gfx1100"], "pass", "also carries gfx1100"),
+    (None, "skip", "no torch/lib/libtorch_hip.so"),
+])
+def test_torch_declared_arches_against_what_libtorch_hip_delivers(tmp_path, delivered, status, named):
+    """torch's compiled arch list (read from _cuda_getArchFlags when no device is visible) against the targets the
+    static audit read in libtorch_hip.so: a named arch without code is hipErrorNoBinaryForGpu at the first op."""
+    from rocstack.validate.inimage import stage_probe
+
+    torch = {"version": "2.9.0+rocm7.0", "site": "/x"}
+    if delivered is not None:
+        torch.update(offload_targets=delivered, offload_library="/x/torch/lib/libtorch_hip.so")
+    stage = stage_probe(tmp_path / "lib", {"targets": ["gfx942"], "imports": [], "torch": torch})
+    fake = tmp_path / "fake"
+    (fake / "torch").mkdir(parents=True)
+    (fake / "torch" / "__init__.py").write_text(FAKE_ROCM_TORCH)
+    out = tmp_path / "probe.json"
+    proc = subprocess.run([sys.executable, "-S", "-B", "-m", "rocstack_validation.probe", "--spec",
+                           str(stage / "spec.json"), "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": f"{stage}:{fake}", "PATH": os.environ["PATH"]}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    check = {c["name"]: c for c in json.loads(out.read_text())["checks"]}["torch-delivers"]
+    assert check["status"] == status and named in check["evidence"], check
+    if status == "fail":
+        assert check["details"]["declared_not_delivered"] == ["gfx950"]
+
+
 def _sarif_schema() -> dict:
     """SARIF 2.1.0's published JSON schema, as Microsoft ships it in @microsoft/jest-sarif (npm), cached."""
     import shutil

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 
 from rocstack_validation import SUITE_SCHEMA, __version__
 from rocstack_validation import gpu as gpu_mod
+from rocstack_validation import torch_arches
 from rocstack_validation.results import Outcome, run_check, skip
 
 IMPORT_TIMEOUT_S = 300
@@ -74,18 +75,36 @@ def check_torch_variant(spec: dict) -> Outcome:
         return Outcome("fail", f"{found} is not a ROCm build, but the image targets {', '.join(map(str, targets)) or 'AMD GPUs'}: "
                                "a CPU-only or CUDA torch slipped in (install from the ROCm index with --index-url)",
                        {"torch": torch.__version__, "hip": hip, "cuda": cuda})
-    arch_list = list(torch.cuda.get_arch_list())
-    source = "torch.cuda.get_arch_list()"
-    if not arch_list:
-        flags = getattr(torch._C, "_cuda_getArchFlags", lambda: None)() or ""
-        arch_list, source = [f for f in flags.replace(";", " ").split() if f], "torch._C._cuda_getArchFlags()"
-    compiled = {a.split(":")[0] for a in arch_list}
+    arch_list, source = torch_arches.arch_list(torch)
+    compiled = torch_arches.processors(arch_list)
     missing = [str(t) for t in targets if t.processor not in compiled]
     details = {"torch": torch.__version__, "hip": hip, "arch_list": arch_list}
     if missing:
         return Outcome("fail", f"{found} has no kernels for {', '.join(missing)} ({source} = {', '.join(arch_list) or 'empty'}): "
                                "torch ops fail with hipErrorNoBinaryForGpu there", details)
     return Outcome("pass", f"{found}; {source} covers {', '.join(map(str, targets)) or 'no requested arch'}", details)
+
+
+def check_torch_delivers(spec: dict) -> Outcome:
+    """Declared vs delivered for torch: its compiled arch list against the code objects the static audit read
+    in its own ``libtorch_hip.so`` (an arch it names but does not carry fails there with hipErrorNoBinaryForGpu)."""
+    delivered = (spec.get("torch") or {}).get("offload_targets")
+    torch, _error = _torch()
+    if torch is None or not torch.version.hip:
+        return skip("no ROCm torch imports in the image: no arch list to compare")
+    if delivered is None:
+        return skip("the static audit found no torch/lib/libtorch_hip.so to read torch's device code from")
+    arch_list, source = torch_arches.arch_list(torch)
+    missing, undeclared = torch_arches.declared_vs_delivered(arch_list, delivered)
+    details = {"declared": arch_list, "declared_source": source, "delivered": delivered,
+               "declared_not_delivered": missing, "delivered_not_declared": undeclared}
+    if missing:
+        return Outcome("fail", f"torch's arch list ({source}) names {', '.join(missing)} but libtorch_hip.so carries no "
+                               f"code for {'it' if len(missing) == 1 else 'them'}: torch ops fail with "
+                               "hipErrorNoBinaryForGpu there", details)
+    note = f"; it also carries {', '.join(undeclared)}, which the list does not name" if undeclared else ""
+    return Outcome("pass", f"every arch torch's list names ({', '.join(sorted(torch_arches.processors(arch_list)))}) "
+                           f"has code in libtorch_hip.so{note}", details)
 
 
 def check_torch_origin(spec: dict) -> Outcome:
@@ -162,6 +181,7 @@ def run_probe(spec: dict) -> dict:
     gpu = gpu_mod.detect()
     checks = [run_check(f"import:{m}", "python", lambda m=m: check_import(m), m) for m in spec.get("imports") or []]
     checks.append(run_check("torch-variant", "python", lambda: check_torch_variant(spec)))
+    checks.append(run_check("torch-delivers", "python", lambda: check_torch_delivers(spec)))
     checks.append(run_check("torch-origin", "python", lambda: check_torch_origin(spec)))
     checks.append(run_check("gpu-arch", "python", lambda: check_gpu_arch(spec, gpu)))
     checks.append(run_check("gpu-smoke", "correctness", lambda: check_gpu_smoke(gpu)))

@@ -9,6 +9,7 @@ from packaging.version import InvalidVersion, Version
 
 from rocstack_validation.context import component_env
 from rocstack_validation.installed import declared_distribution, distribution, top_level_modules
+from rocstack_validation import torch_arches
 from rocstack_validation.results import Outcome, skip
 
 IMPORT_TIMEOUT_S = 300
@@ -92,15 +93,6 @@ def check_version(component) -> Outcome:
     )
 
 
-def _torch_arch_list(torch) -> tuple[list[str], str]:
-    arches = list(torch.cuda.get_arch_list())
-    if arches:
-        return arches, "torch.cuda.get_arch_list()"
-    # get_arch_list() is empty without a visible device; the compiled-in flags are not.
-    flags = getattr(torch._C, "_cuda_getArchFlags", lambda: None)() or ""
-    return [f for f in flags.replace(";", " ").split() if f], "torch._C._cuda_getArchFlags() (no device visible)"
-
-
 def check_torch_variant(context) -> Outcome:
     variant = context.torch_variant
     if variant is None:
@@ -131,7 +123,7 @@ def check_torch_variant(context) -> Outcome:
             f"{', '.join(context.arch_names)}; install torch with --index-url from the ROCm index, not -f/PyPI fallback",
             details,
         )
-    arch_list, source = _torch_arch_list(torch)
+    arch_list, source = torch_arches.arch_list(torch)
     compiled = {a.split(":")[0] for a in arch_list}
     missing = [str(a) for a in context.arches if a.processor not in compiled]
     details["arch_list"] = arch_list
