@@ -41,6 +41,8 @@ import sys
 import tempfile
 import time
 
+from benchtools import measured, print_markdown
+
 _AUDIT_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -79,27 +81,6 @@ from rocstack.audit.elf import open_elf
 mapped, elf = open_elf(sys.argv[1])
 sys.stdout.write("\\n".join(s.name for s in elf.symbols()) + "\\n")
 """
-
-
-_MEASURE = """
-import os, subprocess, sys, time
-start = time.perf_counter()
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-_pid, status, usage = os.wait4(proc.pid, 0)
-print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-      os.waitstatus_to_exitcode(status))
-"""
-
-
-def measured(cmd: list[str], cwd: str | None = None) -> tuple[float, float, float]:
-    """(wall s, cpu s, peak RSS MiB) of one process, started by a small helper (a child forked from
-    this process would count this process's own pages in its peak RSS)."""
-    out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], cwd=cwd, capture_output=True, text=True,
-                         check=True).stdout.split()
-    wall, cpu, rss, code = float(out[0]), float(out[1]), float(out[2]), int(out[3])
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd[:4])} failed with {code}")
-    return wall, cpu, rss
 
 
 def measure_peak(cmd: list[str], stdin: bytes | None = None) -> float:
@@ -214,15 +195,6 @@ def padded_copy(lib: str, gib: float, folder: str) -> str:
         if name != os.path.basename(lib):
             os.symlink(os.path.join(source_dir, name), os.path.join(folder, name))
     return out
-
-
-def print_markdown(title: str, header: list[str], lines: list[list[str]]) -> None:
-    """A markdown table: first column left-aligned, the others right-aligned."""
-    print(f"\n{title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|---|" + "---:|" * (len(header) - 1))
-    for line in lines:
-        print("| " + " | ".join(line) + " |")
 
 
 def print_table(title: str, rows: list[dict]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import debian_packages as debian  # noqa: E402 - the tests' cached Debian downloads
-from audit_bench import measured, print_markdown  # noqa: E402
+from benchtools import measured, print_markdown  # noqa: E402
 
 ROCBLAS4 = debian.Package("librocblas4", "6.4.4-4")  # 280 MB download, 3.9 GB unpacked
 

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from rocstack.audit.codeobject import CodeObject, parse_code_object
 from rocstack.audit.elf import ElfError, ElfFile
-from rocstack.audit.fatbin import BundleError, iter_bundles
+from rocstack.audit.bundles import iter_bundles
+from rocstack.audit.fatbin import BundleError
 from rocstack.audit.kpack import SplitLibrary, read_wrappers
 from rocstack.audit.magic import FATBIN_SECTION
 from rocstack.audit.report import CHECK_FATBIN, AuditReport

@@ -13,7 +13,8 @@ from rocstack.arches import get_arch, parse_arch_list
 from rocstack.audit import run_audit
 from rocstack.audit.codeobject import CodeObject, Kernel, decode_metadata, parse_code_object
 from rocstack.audit.elf import ElfError, ElfFile, parse_notes
-from rocstack.audit.fatbin import CCOB_MAGIC, PLAIN_MAGIC, BundleError, iter_bundles
+from rocstack.audit.bundles import iter_bundles
+from rocstack.audit.fatbin import CCOB_MAGIC, PLAIN_MAGIC, BundleError
 from rocstack.audit.gpu import check_code_objects
 from rocstack.audit.report import AuditReport
 

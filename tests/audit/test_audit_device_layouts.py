@@ -20,7 +20,8 @@ import pytest
 
 from rocstack.arches import parse_arch_list
 from rocstack.audit import run_audit
-from rocstack.audit.fatbin import BundleError, iter_bundles
+from rocstack.audit.bundles import iter_bundles
+from rocstack.audit.fatbin import BundleError
 
 import debian_packages as debian
 from audit_helpers import need_tool, run

@@ -11,7 +11,8 @@ import zstandard
 
 from rocstack.arches import parse_arch_list
 from rocstack.audit import AuditLimits, AuditPolicy, run_audit
-from rocstack.audit.fatbin import PLAIN_MAGIC, BundleError, iter_bundles, parse_plain
+from rocstack.audit.bundles import iter_bundles
+from rocstack.audit.fatbin import PLAIN_MAGIC, BundleError, parse_plain
 
 from audit_helpers import llvm_notes, need_tool, run
 

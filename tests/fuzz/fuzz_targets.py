@@ -34,7 +34,8 @@ from rocstack.arches import parse_arch_list, parse_target_id
 from rocstack.audit import kpack, run_audit, segments, tensile
 from rocstack.audit.codeobject import parse_code_object
 from rocstack.audit.elf import ElfError, open_elf
-from rocstack.audit.fatbin import BundleError, iter_bundles
+from rocstack.audit.bundles import iter_bundles
+from rocstack.audit.fatbin import BundleError
 from rocstack.audit.kpack_archive import iter_code_objects, open_archive
 from rocstack.audit.miopen import KdbError, audit_kdb
 from rocstack.audit.report import AuditReport
