@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rocstack.errors import RocstackError
+
 # -- schema names ---------------------------------------------------------------------
 BUILD_MANIFEST_SCHEMA = "rocstack.build-manifest/v1"
 SUITE_SCHEMA = "rocstack.validation-suite/v1"  # what the in-image suite prints
@@ -64,6 +66,41 @@ def derive_level(checks: list[dict], device: dict | None) -> tuple[str, str]:
     if (device or {}).get("available") is False:
         return STATIC_ONLY, f"no GPU in the validation environment ({(device or {}).get('reason') or 'unknown'})"
     return GPU_VERIFIED, f"{len(gpu_checks)} GPU checks ran, none skipped"
+
+
+# -- the stored validation report: its shape, checked where it is read back (push) ----------
+VERDICT_EXIT = {"pass": 0, "fail": 1, "error": 2}  # a report's verdict -> validate's exit status
+
+
+def report_problem(report: object) -> str | None:
+    """Why ``report`` is not a well-formed validation report of an image, or None."""
+    if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
+        return f"is not a {REPORT_SCHEMA} report"
+    image = report.get("image")
+    if not isinstance(image, dict) or not isinstance(image.get("id"), str):
+        return "names no image id"
+    if report.get("verdict") not in VERDICT_EXIT:
+        return f"has an unknown verdict {report.get('verdict')!r}"
+    checks = report.get("checks")
+    if not isinstance(checks, list) or not all(isinstance(c, dict) and "name" in c and "status" in c for c in checks):
+        return "has no well-formed checks list"
+    if report["verdict"] == "pass" and any(c["status"] in ("fail", "error") for c in checks):
+        return "says pass although a check failed"
+    if report.get("level") is not None and report["level"] not in LEVELS:
+        return f"states an unknown level {report['level']!r}"
+    return None
+
+
+def load_report(path: Path) -> dict:
+    """A stored report.json, checked; a missing, unreadable or malformed one is a one-line error."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RocstackError(f"cannot read validation report {path}: {exc}", "re-run rocstack validate") from None
+    problem = report_problem(report)
+    if problem:
+        raise RocstackError(f"validation report {path} {problem}", f"re-run rocstack validate (schema {REPORT_SCHEMA})")
+    return report
 
 
 # -- stacks and state ------------------------------------------------------------------

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from rocstack.errors import RocstackError
 
@@ -146,21 +147,12 @@ def _policy_from_json(text: str, where: str) -> AuditPolicy:
                             "fix the JSON (fields: see rocstack/audit/policy.py AuditPolicy)") from None
 
 
-def _policy_from_recipe(path: Path) -> AuditPolicy:
-    try:  # the recipe layer is optional at import time: audit works without it
-        from rocstack.recipes.loader import load_component
-    except ImportError as exc:
-        raise RocstackError(f"cannot read recipe {path}: the recipe loader is unavailable ({exc})",
-                            "pass a named policy or a JSON policy file instead") from None
-    recipe = load_component(path)
-    validation = getattr(recipe, "validation", None)
-    if validation is None:
-        raise RocstackError(f"recipe {path} has no validation block", "add `validation:` to the recipe")
-    return AuditPolicy.from_validation(validation, name=getattr(recipe, "name", path.stem))
+def load_policy(spec: str | None, read_recipe: Callable[[Path], AuditPolicy] | None = None) -> AuditPolicy:
+    """``manylinux_2_28``, ``policy.json``, ``recipe.yaml`` or a comma list of those, merged.
 
-
-def load_policy(spec: str | None) -> AuditPolicy:
-    """``manylinux_2_28``, ``policy.json``, ``recipe.yaml`` or a comma list of those, merged."""
+    A recipe is read by ``read_recipe`` (``rocstack.recipes.loader.recipe_audit_policy``, passed in by
+    the command line): the audit sits below the recipe layer and never imports it.
+    """
     policy = AuditPolicy()
     if not spec:
         return policy
@@ -177,8 +169,11 @@ def load_policy(spec: str | None) -> AuditPolicy:
                 except OSError as exc:
                     raise RocstackError(f"cannot read policy {path}: {exc.strerror}", "check the path") from None
                 policy = policy.merge(_policy_from_json(text, f"policy file {path}"))
+            elif read_recipe is None:
+                raise RocstackError(f"policy {path} is a recipe, and this caller reads no recipes",
+                                    "pass a named policy or a JSON policy file, or use `rocstack audit --policy`")
             else:
-                policy = policy.merge(_policy_from_recipe(path))
+                policy = policy.merge(read_recipe(path))
         else:
             policy = policy.merge(load_named_policy(item))
     return policy

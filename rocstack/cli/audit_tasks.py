@@ -37,6 +37,13 @@ def run_env(entries: list[str], sysroot: str) -> dict[str, str]:
     return env
 
 
+def _recipe_policy(path: Path):
+    """A recipe's audit policy; the recipe layer (pydantic, YAML) is imported only when a recipe is named."""
+    from rocstack.recipes.loader import recipe_audit_policy
+
+    return recipe_audit_policy(path)
+
+
 @task(
     positional=["path"],
     iterable=["env"],
@@ -67,7 +74,8 @@ def audit(c, path, arch="", policy="", sysroot="/", json=False, output="", ld_li
     if output:
         check_writable(Path(output), "--output")
     targets = parse_arch_list(arch) if arch else []
-    report = run_audit(paths, targets=targets, policy=load_policy(policy), sysroot=sysroot,
+    report = run_audit(paths, targets=targets, policy=load_policy(policy, read_recipe=_recipe_policy),
+                       sysroot=sysroot,
                        ld_library_path=[p for p in ld_library_path.split(":") if p], env=run_env(env or [], sysroot))
     if output:
         write_atomic(Path(output), report.to_json() + "\n")

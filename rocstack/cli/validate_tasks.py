@@ -27,7 +27,7 @@ def validate(c, image=None, local=False, stack=None, arch=None, report=None, jso
     from rocstack.arches import parse_arch_list
     from rocstack.validate import validate_image, validate_local
     from rocstack.validate.ci import report_to_ci
-    from rocstack.validate.report import VERDICT_EXIT
+    from rocstack.contracts import VERDICT_EXIT
     from rocstack.validate.store import check_report_dir, report_json, write_comparison_dir
     from rocstack.validate.summary import print_summary
 

@@ -111,3 +111,13 @@ def field_line(path: Path, dotted: str) -> int | None:
     if not isinstance(doc, CommentedMap):
         return None
     return _line_of(doc, tuple(dotted.split("."))) or 1
+
+
+def recipe_audit_policy(path: Path):
+    """The audit policy of a component recipe's ``validation`` block (``rocstack audit --policy recipe.yaml``)."""
+    from rocstack.audit.policy import AuditPolicy
+
+    recipe = load_component(path)
+    if recipe.validation is None:
+        raise RocstackError(f"recipe {path} has no validation block", "add `validation:` to the recipe")
+    return AuditPolicy.from_validation(recipe.validation, name=recipe.name)

@@ -3,7 +3,7 @@
 Facts come from the engine (``rocstack.engine.image_facts``: the stack, arches and build
 manifest labels) and from the newest validation report (``--report DIR``/report.json,
 else ``$ROCSTACK_HOME/reports/<image id hex>/report.json``, loaded and checked by
-``rocstack.validate.report.load_report``). A report must name this very image id.
+``rocstack.contracts.load_report``). A report must name this very image id.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import docker
 from rocstack.contracts import LABEL_ARCHES, LABEL_MANIFEST, LABEL_STACK, rocstack_home
 from rocstack.engine import image_facts
 from rocstack.errors import RocstackError
-from rocstack.validate.report import load_report
+from rocstack.contracts import load_report
 
 
 @dataclass(frozen=True)

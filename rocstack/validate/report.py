@@ -3,23 +3,20 @@
 Verdict: ``fail`` if any check failed, else ``error`` if any check could not reach a
 result, else ``pass``. Skips never turn into passes and never fail a verdict on their
 own; they stay visible with their reason. Exit codes follow: 0 pass, 1 fail, 2 error.
-A report read back from disk (by ``push``) goes through ``load_report``, the one check
-of a stored report's shape.
+A report read back from disk (by ``push``) goes through ``rocstack.contracts.load_report``, the one
+check of a stored report's shape.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from rocstack import __version__
-from rocstack.contracts import LEVELS, REPORT_SCHEMA, STATIC_ONLY, SUITE_SCHEMA, derive_level
+from rocstack.contracts import REPORT_SCHEMA, STATIC_ONLY, SUITE_SCHEMA, VERDICT_EXIT, derive_level
 from rocstack.errors import RocstackError
 
 SCHEMA = REPORT_SCHEMA
 STATUSES = ("pass", "fail", "skip", "error")
-VERDICT_EXIT = {"pass": 0, "fail": 1, "error": 2}
 CHECK_KEYS = {"name", "category", "status", "evidence", "duration_s"}
 
 
@@ -136,34 +133,3 @@ def build_report(suite: dict, *, target: str, image: dict | None, gpu_access: di
     }
     data.update(extra or {})
     return Report(data)
-
-
-def report_problem(report: object) -> str | None:
-    """Why ``report`` is not a well-formed validation report of an image, or None."""
-    if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
-        return f"is not a {REPORT_SCHEMA} report"
-    image = report.get("image")
-    if not isinstance(image, dict) or not isinstance(image.get("id"), str):
-        return "names no image id"
-    if report.get("verdict") not in VERDICT_EXIT:
-        return f"has an unknown verdict {report.get('verdict')!r}"
-    checks = report.get("checks")
-    if not isinstance(checks, list) or not all(isinstance(c, dict) and "name" in c and "status" in c for c in checks):
-        return "has no well-formed checks list"
-    if report["verdict"] == "pass" and any(c["status"] in ("fail", "error") for c in checks):
-        return "says pass although a check failed"
-    if report.get("level") is not None and report["level"] not in LEVELS:
-        return f"states an unknown level {report['level']!r}"
-    return None
-
-
-def load_report(path: Path) -> dict:
-    """A stored report.json, checked; a missing, unreadable or malformed one is a one-line error."""
-    try:
-        report = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RocstackError(f"cannot read validation report {path}: {exc}", "re-run rocstack validate") from None
-    problem = report_problem(report)
-    if problem:
-        raise RocstackError(f"validation report {path} {problem}", f"re-run rocstack validate (schema {REPORT_SCHEMA})")
-    return report

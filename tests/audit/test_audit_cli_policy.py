@@ -139,7 +139,7 @@ def test_policy_from_recipe_validation_block():
 
 
 def test_policy_from_a_recipe_file_of_the_repo(builder):
-    from rocstack.recipes.loader import load_component
+    from rocstack.recipes.loader import load_component, recipe_audit_policy
 
     loadable = []
     for path in sorted((REPO / "recipes" / "components").glob("*.yaml")):
@@ -152,7 +152,9 @@ def test_policy_from_a_recipe_file_of_the_repo(builder):
     if not loadable:
         pytest.skip("no component recipe in recipes/components loads right now")
     path, recipe = loadable[0]
-    policy = load_policy(str(path))
+    with pytest.raises(RocstackError, match="is a recipe"):  # the audit layer reads no recipes by itself
+        load_policy(str(path))
+    policy = load_policy(str(path), read_recipe=recipe_audit_policy)
     assert policy.name == recipe.name
     assert policy.gpu_extensions == list(recipe.validation.gpu_extensions)
     lib = builder.lib("libplain.so", "int f(void){return 0;}\n", lang="c")

@@ -19,6 +19,7 @@ import pytest
 
 from rocstack.arches import parse_arch_list
 from rocstack.audit import load_policy, run_audit
+from rocstack.recipes.loader import recipe_audit_policy
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_RECIPE = REPO / "recipes" / "components" / "fbgemm-gpu-cpu.yaml"
@@ -34,7 +35,7 @@ def errors(report):
 
 
 def test_cpu_wheel_passes_the_cpu_policy(fbgemm_cpu_wheel):
-    report = run_audit([str(fbgemm_cpu_wheel)], policy=load_policy(str(CPU_RECIPE)))
+    report = run_audit([str(fbgemm_cpu_wheel)], policy=load_policy(str(CPU_RECIPE), read_recipe=recipe_audit_policy))
     assert report.exit_code == 0, [f.message for f in errors(report)]
     assert not errors(report)
     required = [f for f in report.findings if f.check == "required-symbols"]
@@ -45,7 +46,7 @@ def test_cpu_wheel_passes_the_cpu_policy(fbgemm_cpu_wheel):
 
 
 def test_cpu_wheel_fails_the_rocm_policy_naming_the_missing_gpu_symbols(fbgemm_cpu_wheel):
-    report = run_audit([str(fbgemm_cpu_wheel)], targets=parse_arch_list("gfx942"), policy=load_policy(str(ROCM_RECIPE)))
+    report = run_audit([str(fbgemm_cpu_wheel)], targets=parse_arch_list("gfx942"), policy=load_policy(str(ROCM_RECIPE), read_recipe=recipe_audit_policy))
     assert report.exit_code == 1
     missing = [f for f in errors(report) if f.check == "required-symbols"]
     assert len(missing) == 1
@@ -74,7 +75,7 @@ def test_cli_audit_with_recipe_policies(fbgemm_cpu_wheel):
 
 
 def test_wheel_built_for_another_torch_is_caught_and_really_fails_to_import(fbgemm_cpu_wheel_for_torch_2_9, tmp_path):
-    report = run_audit([str(fbgemm_cpu_wheel_for_torch_2_9)], policy=load_policy(str(CPU_RECIPE)))
+    report = run_audit([str(fbgemm_cpu_wheel_for_torch_2_9)], policy=load_policy(str(CPU_RECIPE), read_recipe=recipe_audit_policy))
     unresolved = [f for f in errors(report) if f.check == "unresolved-symbols"]
     assert report.exit_code == 1 and unresolved
     assert any("torch::" in (f.evidence or "") or "c10::" in (f.evidence or "") for f in unresolved)

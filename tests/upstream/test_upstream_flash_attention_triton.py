@@ -20,6 +20,7 @@ import pytest
 
 from rocstack.arches import get_arch, parse_arch_list
 from rocstack.audit import load_policy, run_audit
+from rocstack.recipes.loader import recipe_audit_policy
 from rocstack.recipes.catalog import Catalog
 
 from pypi_cache import cache_dir, pypi_download
@@ -87,10 +88,10 @@ def test_wheel_is_pure_python_with_the_triton_backend(flash_attn_wheel):
 
 def test_audit_passes_the_triton_policy_and_the_ck_policy_refuses_the_same_wheel(flash_attn_wheel):
     targets = parse_arch_list("gfx942,gfx1100")
-    ok = run_audit([str(flash_attn_wheel)], targets=targets, policy=load_policy(str(TRITON_RECIPE)))
+    ok = run_audit([str(flash_attn_wheel)], targets=targets, policy=load_policy(str(TRITON_RECIPE), read_recipe=recipe_audit_policy))
     assert ok.exit_code == 0 and not [f for f in ok.findings if f.severity == "error"]
     # a CK build that silently produced no extension (e.g. SKIP_CUDA_BUILD) is caught by the CK policy
-    ck = run_audit([str(flash_attn_wheel)], targets=parse_arch_list("gfx942"), policy=load_policy(str(CK_RECIPE)))
+    ck = run_audit([str(flash_attn_wheel)], targets=parse_arch_list("gfx942"), policy=load_policy(str(CK_RECIPE), read_recipe=recipe_audit_policy))
     assert ck.exit_code == 1
     assert any(f.check == "gpu-extension" and "flash_attn_2_cuda*.so is not among the audited files" in f.message
                for f in ck.findings)

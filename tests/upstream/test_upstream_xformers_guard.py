@@ -29,6 +29,7 @@ import pytest
 
 from rocstack.arches import parse_arch_list
 from rocstack.audit import load_policy, run_audit
+from rocstack.recipes.loader import recipe_audit_policy
 from rocstack.recipes.catalog import Catalog
 
 from pypi_cache import cache_dir, pypi_download
@@ -131,7 +132,7 @@ def hip_extension(tmp_path_factory) -> Path:
 
 
 def audit(wheel: Path, arch: str):
-    return run_audit([str(wheel)], targets=parse_arch_list(arch), policy=load_policy(str(XFORMERS_RECIPE)))
+    return run_audit([str(wheel)], targets=parse_arch_list(arch), policy=load_policy(str(XFORMERS_RECIPE), read_recipe=recipe_audit_policy))
 
 
 def gpu_findings(report):
@@ -169,7 +170,7 @@ def test_extension_with_hip_code_for_another_arch_is_still_refused(hip_extension
 
 
 def test_policy_requires_the_extension_exactly_where_xformers_installs_it():
-    policy = load_policy(str(XFORMERS_RECIPE))
+    policy = load_policy(str(XFORMERS_RECIPE), read_recipe=recipe_audit_policy)
     assert policy.gpu_extensions == ["xformers/_C.so"]
     assert "torch" in policy.preload
     assert textwrap.dedent(SETUP_PY).count("no_python_abi_suffix=True") == 1  # hence _C.so, no ABI tag
