@@ -7,7 +7,7 @@ loads on first use from ``P.dat`` (msgpack solutions) plus the code objects ``P.
 (assembly kernels; a compressed offload bundle in ROCm 7) and the source kernels,
 one file per xnack mode: ``P-xnack+.hsaco`` when ``P`` ends with the arch,
 ``P_gfx90a-xnack+.hsaco`` for the arch-independent ``..._fallback`` libraries. A GPU whose arch has no index gets no GEMM at all
-(rocBLAS: "Cannot read .../TensileLibrary_lazy_<arch>.dat"); a placeholder whose files
+(rocBLAS: "Cannot read .../TensileLibrary_lazy_<arch>.dat"); a lazy entry (Tensile's PlaceholderLibrary) whose files
 are missing fails the first call that needs it.
 
 Every ``.dat`` is checked to be msgpack by skipping over it in C (no Python objects,
@@ -64,21 +64,21 @@ def is_msgpack(path: str, size: int) -> str | None:
     return None
 
 
-def _walk_index(node, placeholders: set[str], processors: set[str], depth: int = 0) -> None:
+def _walk_index(node, lazy_names: set[str], processors: set[str], depth: int = 0) -> None:
     if depth > 256:
         raise ValueError("index nests deeper than 256 levels")
     if isinstance(node, dict):
         kind = node.get("type")
         if kind == "Placeholder" and isinstance(node.get("value"), str):
-            placeholders.add(node["value"])
+            lazy_names.add(node["value"])
             return
         if kind == "Processor" and isinstance(node.get("value"), str):
             processors.add(node["value"])
         for value in node.values():
-            _walk_index(value, placeholders, processors, depth + 1)
+            _walk_index(value, lazy_names, processors, depth + 1)
     elif isinstance(node, list):
         for value in node:
-            _walk_index(value, placeholders, processors, depth + 1)
+            _walk_index(value, lazy_names, processors, depth + 1)
 
 
 def _read_index(path: str) -> tuple[set[str], set[str]]:
@@ -92,10 +92,10 @@ def _read_index(path: str) -> tuple[set[str], set[str]]:
     except Exception as exc:  # msgpack raises ValueError, FormatError, StackError, ExtraData, TypeError (a map key
         # that is an array or a map cannot be a Python dict key), ...
         raise ValueError(f"not msgpack Python can read ({type(exc).__name__}: {exc})") from None
-    placeholders: set[str] = set()
+    lazy_names: set[str] = set()
     processors: set[str] = set()
-    _walk_index(data, placeholders, processors)
-    return placeholders, processors
+    _walk_index(data, lazy_names, processors)
+    return lazy_names, processors
 
 
 def _source_kernels(directory: TensileDirectory) -> dict[str, list[str]]:
@@ -137,24 +137,24 @@ def audit_directory(report: AuditReport, directory: TensileDirectory) -> tuple[D
         row.files.append(os.path.join(directory.label, name))
         claimed.add(name)
         try:
-            placeholders, processors = _read_index(os.path.join(directory.path, name))
+            lazy_names, processors = _read_index(os.path.join(directory.path, name))
         except (OSError, ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
             unit.problems.append(f"index unreadable: {type(exc).__name__}: {exc}")
             continue
         if processors and arch not in processors:
             unit.problems.append(f"index is named for {arch} but selects {', '.join(sorted(processors))}")
         missing_dat, missing_code, wrong_arch = [], [], []
-        for placeholder in sorted(placeholders):
-            claimed.add(placeholder + ".dat")
-            if placeholder + ".dat" not in directory.dat_files:
-                missing_dat.append(placeholder + ".dat")
+        for lazy_name in sorted(lazy_names):
+            claimed.add(lazy_name + ".dat")
+            if lazy_name + ".dat" not in directory.dat_files:
+                missing_dat.append(lazy_name + ".dat")
             # assembly kernels P.co; source kernels P[-xnack±].hsaco when P names the arch (P_..._gfx90a),
             # P_<arch>[-xnack±].hsaco when it does not (the arch-independent "_fallback" libraries)
-            names = (([placeholder + ".co"] if placeholder + ".co" in directory.units else [])
-                     + sources.get(placeholder, []) + sources.get(f"{placeholder}_{arch}", []))
+            names = (([lazy_name + ".co"] if lazy_name + ".co" in directory.units else [])
+                     + sources.get(lazy_name, []) + sources.get(f"{lazy_name}_{arch}", []))
             claimed.update(names)
             if not names:
-                missing_code.append(placeholder + ".co")
+                missing_code.append(lazy_name + ".co")
             for code in names:
                 if not _unit_holds(directory.units[code], arch) and not directory.units[code].problems:
                     wrong_arch.append(f"{code} ({', '.join(directory.units[code].targets) or 'no code object'})")
@@ -162,5 +162,5 @@ def audit_directory(report: AuditReport, directory: TensileDirectory) -> tuple[D
                             (f"code objects without {arch} code", wrong_arch)):
             if items:
                 more = f" (+{len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
-                unit.problems.append(f"{len(items)} of {len(placeholders)} {what}: {', '.join(items[:_SHOWN])}{more}")
+                unit.problems.append(f"{len(items)} of {len(lazy_names)} {what}: {', '.join(items[:_SHOWN])}{more}")
     return row, claimed

@@ -179,7 +179,7 @@ def test_damaged_tensile_database_gives_one_finding_per_problem(hipsparselt_copy
     ok = run_audit([library], targets=parse_arch_list("gfx942"))
     assert not [f for f in ok.findings if f.severity == "error"], ok.findings
     victims = sorted(p.name for p in library.glob("*_gfx942.co") if p.read_bytes()[:4] == b"CCOB")
-    (library / victims[0]).unlink()  # a placeholder of the gfx942 index loses its code object
+    (library / victims[0]).unlink()  # a lazy entry of the gfx942 index loses its code object
     (library / victims[1].replace(".co", ".dat")).write_bytes(b"this is not msgpack\n" * 10)
     (library / victims[2]).unlink()
     os.symlink("nowhere.co", library / victims[2])  # unreadable: the link points at nothing
