@@ -61,7 +61,10 @@ def test_ctrl_c_stops_the_build_cleanly_and_tags_nothing(docker_engine, build_en
     project = _project_with_command(tmp_path, project_snapshot, f"echo 'sleeping {marker}' && sleep 600")
     repository = f"rocstack-buildtest-int-{marker}"
     env = {**os.environ, **build_env, "ROCSTACK_ROOT": str(project), "ROCSTACK_IMAGE_PREFIX": repository}
-    proc = subprocess.Popen(["rocstack", "build", "--arch", "gfx942"], stderr=subprocess.PIPE, text=True, env=env)
+    # SIGINT at its default in the child, as in a terminal: a test run started in the background of a
+    # non-interactive shell (`bash .ci/run &`) inherits SIGINT ignored, and Python keeps it ignored
+    proc = subprocess.Popen(["rocstack", "build", "--arch", "gfx942"], stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     deadline = time.monotonic() + 900
     for line in proc.stderr:  # progress lines; wait until the sleeping step runs
