@@ -52,9 +52,12 @@ class AuditPolicy:
     preload: list[str] = field(default_factory=list)  # packages or library globs loaded before
     gpu_extensions: list[str] = field(default_factory=list)  # globs that must carry HIP code objects
     python_host: bool = True  # Python extensions may use the interpreter's exported symbols
+    # the component ships no native code by design (Triton kernels compiled at run time): an input with
+    # nothing auditable is what it should be, reported as info instead of the "nothing auditable" error
+    pure_python: bool = False
 
     def __post_init__(self) -> None:
-        for name, kind in (("name", str), ("description", str), ("python_host", bool)):
+        for name, kind in (("name", str), ("description", str), ("python_host", bool), ("pure_python", bool)):
             if not isinstance(getattr(self, name), kind):
                 raise ValueError(f"{name} must be a {kind.__name__}")
         for name in ("required_symbols", "required_symbols_in", "allowed_unresolved", "preload", "gpu_extensions"):
@@ -99,6 +102,7 @@ class AuditPolicy:
             preload=union(self.preload, other.preload),
             gpu_extensions=union(self.gpu_extensions, other.gpu_extensions),
             python_host=self.python_host and other.python_host,
+            pure_python=self.pure_python or other.pure_python,  # a fact about the component, not a limit
         )
 
     @classmethod
@@ -116,6 +120,7 @@ class AuditPolicy:
             allowed_unresolved=list(getattr(validation, "allowed_unresolved", None) or []),
             preload=list(getattr(validation, "preload", None) or []),
             gpu_extensions=list(getattr(validation, "gpu_extensions", None) or []),
+            pure_python=bool(getattr(validation, "pure_python", False)),
         )
         manylinux = getattr(validation, "manylinux", None)
         if manylinux:

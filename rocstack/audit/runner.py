@@ -240,13 +240,20 @@ def _size(path: str) -> int:
         return 0
 
 
-def _nothing_auditable(report: AuditReport, inputs, rows: list[DeviceRow]) -> None:
+def _nothing_auditable(report: AuditReport, inputs, rows: list[DeviceRow], pure_python: bool) -> None:
     used = {f.component for f in inputs.files}
     for component in inputs.components:
-        if component not in used:
-            report.add(CHECK_INPUT, "error", component,
-                       "nothing auditable found: no ELF library, AMDGPU code object, offload bundle or kernel database",
-                       hint="point the audit at the installed libraries (a directory, wheel, .deb or file)")
+        if component in used:
+            continue
+        if pure_python:
+            report.add(CHECK_INPUT, "info", component,
+                       f"no native code, as policy {report.policy} declares (pure_python: the component compiles "
+                       "its kernels at run time)")
+            continue
+        report.add(CHECK_INPUT, "error", component,
+                   "nothing auditable found: no ELF library, AMDGPU code object, offload bundle or kernel database",
+                   hint="point the audit at the installed libraries (a directory, wheel, .deb or file), or declare "
+                        "`validation.pure_python: true` for a component that ships no native code by design")
 
 
 def _declarations(report: AuditReport, inputs, rows: list[DeviceRow], real: dict[str, str], root: Sysroot) -> list[dict]:
@@ -313,7 +320,7 @@ def run_audit(paths, targets: list[TargetID] | None = None, policy: AuditPolicy 
                 report.coverage = coverage.build(rows, targets)
                 coverage.check(report, report.coverage, targets)
             report.declared = _declarations(report, inputs, rows, audit.real, root)
-            _nothing_auditable(report, inputs, rows)
+            _nothing_auditable(report, inputs, rows, policy.pure_python)
         finally:
             loader.close()
     report.checks = {name: "ran" for name in ALL_CHECKS}

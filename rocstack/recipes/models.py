@@ -213,6 +213,9 @@ class ValidationPolicy(Strict):
         "fields {python}, {json} (output file), {root} (project root)",
     )
     perf: dict[str, dict[str, float]] = Field({}, description="arch -> metric -> floor")
+    pure_python: bool = Field(False, description="the component ships no native code by design (Triton kernels "
+                              "compiled at run time): the audit reports its pure-Python wheel as info, not as "
+                              "'nothing auditable'")
     python_checks: list[PythonCheck] = Field(
         [], description="Python snippets that must exit 0 in the image (xFormers: its CK attention operators are registered)",
     )

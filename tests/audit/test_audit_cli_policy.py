@@ -199,3 +199,20 @@ def test_table_summarizes_kernels_when_many_files_carry_code_objects():
         else:
             assert "1 code objects (gfx942), 1 kernels, lowest occupancy 4 waves/SIMD" in text
             assert "lowest occupancy first" not in text
+
+
+def test_a_pure_python_component_is_info_only_when_its_policy_says_so(tmp_path):
+    """A wheel with no native code: "nothing auditable" is an error (0 files audited is no pass), unless the
+    component's policy declares pure_python (flash-attention's Triton backend compiles its kernels at run time)."""
+    import zipfile
+
+    wheel = tmp_path / "purepkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("purepkg/__init__.py", "")
+        zf.writestr("purepkg-1.0.dist-info/METADATA", "Name: purepkg\nVersion: 1.0\n")
+    plain = run_audit([str(wheel)])
+    assert plain.exit_code == 1 and any("nothing auditable" in f.message for f in plain.findings)
+    declared = run_audit([str(wheel)], policy=AuditPolicy(name="triton-jit", pure_python=True))
+    assert declared.exit_code == 0
+    assert [f.severity for f in declared.findings if "no native code" in f.message] == ["info"]
+    assert AuditPolicy().merge(AuditPolicy(pure_python=True)).pure_python
