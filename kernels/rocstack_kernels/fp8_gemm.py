@@ -15,6 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
+from rocstack_kernels import fp8_gemm_tma
 from rocstack_kernels.checks import check_same_device, check_shape, check_tensor
 from rocstack_kernels.configs import (
     config_for,
@@ -82,21 +83,37 @@ def _fp8_gemm_kernel(a_ptr, b_ptr, c_ptr, scale_a_ptr, scale_b_ptr, bias_ptr, M,
     tl.store(c_ptrs, acc.to(c_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
 
 
-def _plan(target: Target, k: int, has_bias: bool, override: dict | None = None) -> tuple[dict, dict]:
+def _plan(target: Target, k: int, has_bias: bool, override: dict | None = None,
+          tma: bool = False) -> tuple[dict, dict]:
     """Constexprs and options of one launch (cached; callers must not modify them).
 
     ``override`` replaces keys of the arch's config (``block_m``, ``num_stages``, ...): for sweeps.
+    ``tma``: the constexprs of the TMA kernel (``fp8_gemm_tma``) instead of the pointer kernel's.
     """
-    return _cached_plan(target, k, has_bias, override_key(override))
+    return _cached_plan(target, k, has_bias, override_key(override), tma)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_plan(target: Target, k: int, has_bias: bool, override: str | None) -> tuple[dict, dict]:
-    config = with_override(config_for("fp8_rowwise_gemm", target), override_from_key(override),
-                           known_keys("fp8_rowwise_gemm"), "fp8_rowwise_gemm")
+def _cached_plan(target: Target, k: int, has_bias: bool, override: str | None, tma: bool) -> tuple[dict, dict]:
+    config = _config(target, override)
     constexprs = {"BLOCK_M": config["block_m"], "BLOCK_N": config["block_n"], "BLOCK_K": config["block_k"],
-                  "GROUP_M": config["group_m"], "EVEN_K": k % config["block_k"] == 0, "HAS_BIAS": has_bias}
+                  "GROUP_M": config["group_m"], "HAS_BIAS": has_bias}
+    if tma:
+        constexprs.update(PERSISTENT=bool(config["persistent"]), FLATTEN=bool(config["flatten"]))
+    else:
+        constexprs["EVEN_K"] = k % config["block_k"] == 0
     return constexprs, launch_options(config, target)
+
+
+@functools.lru_cache(maxsize=256)
+def _config(target: Target, override: str | None) -> dict:
+    return with_override(config_for("fp8_rowwise_gemm", target), override_from_key(override),
+                         known_keys("fp8_rowwise_gemm"), "fp8_rowwise_gemm")
+
+
+def _uses_tma(target: Target, config: dict, a, b, out) -> bool:
+    """The TMA kernel runs where the config asks for it, the target has TMA and the layouts fit."""
+    return bool(config["tma"]) and fp8_gemm_tma.has_tma(target) and fp8_gemm_tma.describable(a, b, out)
 
 
 def _check(a, b, scale_a, scale_b, out_dtype, bias):
@@ -149,12 +166,24 @@ def fp8_rowwise_gemm(a_fp8: torch.Tensor, b_fp8: torch.Tensor, scale_a: torch.Te
         return out
     if k == 0:
         return out.copy_(bias.expand(m, n) if bias is not None else torch.zeros_like(out))
-    constexprs, options = _plan(target_of(a_fp8.device), k, bias is not None, config)
+    target = target_of(a_fp8.device)
+    if _uses_tma(target, _config(target, override_key(config)), a_fp8, b_fp8, out):
+        constexprs, options = _plan(target, k, bias is not None, config, tma=True)
+        fp8_gemm_tma.launch(a_fp8, b_fp8, out, scale_a, scale_b, bias, constexprs, options,
+                            _compute_units(a_fp8.device))
+        return out
+    constexprs, options = _plan(target, k, bias is not None, config)
     grid = (cdiv(m, constexprs["BLOCK_M"]) * cdiv(n, constexprs["BLOCK_N"]),)
     _fp8_gemm_kernel[grid](a_fp8, b_fp8, out, scale_a, scale_b, bias if bias is not None else scale_b,
                            m, n, k, a_fp8.stride(0), a_fp8.stride(1), b_fp8.stride(0), b_fp8.stride(1),
                            out.stride(0), out.stride(1), **constexprs, **options)
     return out
+
+
+def _compute_units(device: torch.device) -> int:
+    if target_of(device).backend == "interpreter":
+        return 4
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def fp8_rowwise_gemm_torch(a_fp8, b_fp8, scale_a, scale_b, out_dtype=torch.bfloat16, bias=None):
@@ -180,7 +209,31 @@ def _specializations(target: Target) -> list[Specialization] | Unsupported:
                     "stride_bn": k, "stride_cm": 8192, "stride_cn": 1, **constexprs}
             label = f"bf16 out{' +bias' if has_bias else ''}{'' if constexprs['EVEN_K'] else ' ragged-K'}"
             specs.append(Specialization(_fp8_gemm_kernel, label, args, options))
+            if constexprs["EVEN_K"]:
+                specs.extend(_tma_specializations(target, fp8, k, has_bias))
     return specs
+
+
+def _tma_specializations(target: Target, fp8: torch.dtype, k: int, has_bias: bool) -> list[Specialization]:
+    """The TMA kernel's launch where the arch's config picks it (layouts a descriptor fits;
+    others, such as a ragged K row of 8200 bytes, take the pointer kernel above)."""
+    if not (_config(target, None)["tma"] and fp8_gemm_tma.has_tma(target)) or target.backend == "interpreter":
+        return []
+    from rocstack_kernels.aot import ExampleTensor
+
+    constexprs, options = _plan(target, k, has_bias, tma=True)
+
+    def describe(dtype, cols, block_rows, block_cols):
+        return fp8_gemm_tma.TensorDescriptor(ExampleTensor(dtype), [8192, cols], [cols, 1], [block_rows, block_cols])
+
+    args = {"a_desc": describe(fp8, k, constexprs["BLOCK_M"], constexprs["BLOCK_K"]),
+            "b_desc": describe(fp8, k, constexprs["BLOCK_N"], constexprs["BLOCK_K"]),
+            "c_desc": describe(torch.bfloat16, 8192, constexprs["BLOCK_M"], constexprs["BLOCK_N"]),
+            "scale_a_ptr": torch.float32, "scale_b_ptr": torch.float32,
+            "bias_ptr": torch.bfloat16 if has_bias else torch.float32, "M": 8192, "N": 8192, "K": k, **constexprs}
+    mode = "persistent" if constexprs["PERSISTENT"] else "tiled"
+    label = f"bf16 out{' +bias' if has_bias else ''} tma {mode}{' flattened' if constexprs['FLATTEN'] else ''}"
+    return [Specialization(fp8_gemm_tma.fp8_gemm_tma_kernel, label, args, options)]
 
 
 def _operands(m: int, n: int, k: int, device):

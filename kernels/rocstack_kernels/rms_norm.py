@@ -59,7 +59,8 @@ def _rms_norm_rows(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_
 @triton.jit(do_not_specialize=["n_rows"])
 def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_rows, n_cols, eps,
                      BLOCK: tl.constexpr, SINGLE_TILE: tl.constexpr, ROWS: tl.constexpr,
-                     HAS_RESIDUAL: tl.constexpr, STREAM_OUT: tl.constexpr = False):
+                     HAS_RESIDUAL: tl.constexpr, STREAM_OUT: tl.constexpr = False,
+                     BF16_BITS: tl.constexpr = False):
     if ROWS > 1:
         _rms_norm_rows(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, stride_out, n_rows, n_cols, eps,
                        BLOCK, ROWS, HAS_RESIDUAL)
@@ -71,15 +72,25 @@ def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, strid
     if SINGLE_TILE:
         cols = tl.arange(0, BLOCK)
         mask = cols < n_cols
-        w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy="evict_last").to(tl.float32)
-        x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+        if not BF16_BITS:
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy="evict_last").to(tl.float32)
+        x = tl.load(x_row + cols, mask=mask, other=0.0, eviction_policy="evict_first" if BF16_BITS else "")
         if HAS_RESIDUAL:
-            total = (x + tl.load(res_row + cols, mask=mask, other=0.0).to(tl.float32)).to(res_ptr.dtype.element_ty)
-            x = total.to(tl.float32)
-        rrms = tl.rsqrt(tl.sum(x * x, axis=0) / n_cols + eps)
-        if HAS_RESIDUAL:
-            tl.store(res_row + cols, total, mask=mask)
-        tl.store(out_row + cols, (x * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
+            x = (x.to(tl.float32) + tl.load(res_row + cols, mask=mask, other=0.0).to(tl.float32)).to(
+                res_ptr.dtype.element_ty)
+            tl.store(res_row + cols, x, mask=mask)
+        xf = x.to(tl.float32)
+        rrms = tl.rsqrt(tl.sum(xf * xf, axis=0) / n_cols + eps)
+        if BF16_BITS:
+            # A bf16 row too long for registers as float32 (65536 over 1024 threads) stays
+            # there as its 16-bit patterns; float32 is made again from the bits (bf16 is the
+            # top half of a float32), a chain the compiler cannot merge with the first
+            # conversion, so no float32 copy of the row lives across the reduction. One pass
+            # over HBM instead of the tiled path's two (the second from L2). The weight
+            # loads after the reduction for the same reason.
+            xf = (x.to(tl.int16, bitcast=True).to(tl.int32) << 16).to(tl.float32, bitcast=True)
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+        tl.store(out_row + cols, (xf * rrms * w).to(out_ptr.dtype.element_ty), mask=mask)
     else:
         squares = tl.zeros([BLOCK], dtype=tl.float32)
         for start in range(0, n_cols, BLOCK):
@@ -115,27 +126,32 @@ def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, stride_x, stride_res, strid
                 tl.store(out_row + cols, y, mask=mask)
 
 
-def _plan(kernel: str, target: Target, n_cols: int, override: dict | None = None) -> tuple[dict, dict]:
+def _plan(kernel: str, target: Target, n_cols: int, dtype: torch.dtype,
+          override: dict | None = None) -> tuple[dict, dict]:
     """Constexprs and compiler options for one launch; shared by launcher and AOT list.
 
     ``override`` replaces keys of the arch's config (for sweeps): ``rows_by_block``,
-    ``warps_by_block``, ``single_tile_max``, ``tile``, ``tiled_warps``, ``stream_out``, ...
-    Cached (the launcher runs it on every call); callers must not modify the dicts.
+    ``warps_by_block``, ``single_tile_max``, ``bf16_tile_max``, ``tile``, ``tiled_warps``,
+    ``stream_out``, ... Cached (the launcher runs it on every call); callers must not modify
+    the dicts.
     """
-    return _cached_plan(kernel, target, n_cols, override_key(override))
+    return _cached_plan(kernel, target, n_cols, dtype == torch.bfloat16, override_key(override))
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_plan(kernel: str, target: Target, n_cols: int, override: str | None) -> tuple[dict, dict]:
+def _cached_plan(kernel: str, target: Target, n_cols: int, bf16: bool, override: str | None) -> tuple[dict, dict]:
     config = with_override(config_for(kernel, target), override_from_key(override), known_keys(kernel), kernel)
     full = next_power_of_2(n_cols)
-    if full <= config["single_tile_max"]:
+    # bf16 rows up to bf16_tile_max stay in registers as 16-bit patterns (BF16_BITS).
+    bits = bf16 and config["single_tile_max"] < full <= config["bf16_tile_max"]
+    if full <= config["single_tile_max"] or bits:
         rows = next((r for limit, r in config.get("rows_by_block", []) if full <= limit), 1)
-        constexprs = {"BLOCK": full, "SINGLE_TILE": True, "ROWS": rows, "STREAM_OUT": False}
+        constexprs = {"BLOCK": full, "SINGLE_TILE": True, "ROWS": 1 if bits else rows, "STREAM_OUT": False,
+                      "BF16_BITS": bits}
         options = launch_options(config, target, warps_for_block(config, full))
     else:
         constexprs = {"BLOCK": config["tile"], "SINGLE_TILE": False, "ROWS": 1,
-                      "STREAM_OUT": bool(config.get("stream_out", False))}
+                      "STREAM_OUT": bool(config.get("stream_out", False)), "BF16_BITS": False}
         options = launch_options(config, target, config["tiled_warps"])
     return constexprs, options
 
@@ -168,7 +184,7 @@ def _launch(kernel: str, x2, res2, weight, out2, eps: float, has_residual: bool,
     n_rows, n_cols = x2.shape
     if n_rows == 0:
         return
-    constexprs, options = _plan(kernel, target_of(x2.device), n_cols, config)
+    constexprs, options = _plan(kernel, target_of(x2.device), n_cols, x2.dtype, config)
     grid = (cdiv(n_rows, constexprs["ROWS"]),)
     _rms_norm_kernel[grid](x2, res2, weight, out2, x2.stride(0), res2.stride(0), out2.stride(0),
                            n_rows, n_cols, float(eps), HAS_RESIDUAL=has_residual, **constexprs, **options)
@@ -234,7 +250,7 @@ def _specializations(kernel: str, target: Target) -> list[Specialization]:
     specs, seen = [], set()
     for dtype in AOT_DTYPES:
         for hidden in AOT_HIDDEN:
-            constexprs, options = _plan(kernel, target, hidden)
+            constexprs, options = _plan(kernel, target, hidden, dtype)
             key = (dtype, tuple(constexprs.items()))
             if key in seen:
                 continue
@@ -243,6 +259,7 @@ def _specializations(kernel: str, target: Target) -> list[Specialization]:
                     "stride_x": hidden, "stride_res": hidden, "stride_out": hidden, "n_rows": 4096, "n_cols": hidden,
                     "eps": 1e-6, "HAS_RESIDUAL": kernel == "add_rms_norm", **constexprs}
             label = (f"{str(dtype)[6:]} block={constexprs['BLOCK']}{'' if constexprs['SINGLE_TILE'] else ' tiled'}"
+                     f"{' bits' if constexprs['BF16_BITS'] else ''}"
                      f"{'' if constexprs['ROWS'] == 1 else ' rows=%d' % constexprs['ROWS']}")
             specs.append(Specialization(_rms_norm_kernel, label, args, options))
     return specs

@@ -49,7 +49,7 @@ def test_quantize_large(rows, cols, dtype, device):
     _check_quant(rows, cols, dtype, device, check_values=True)
 
 
-def _check_gemm(m, n, k, device, bias, out_dtype=torch.bfloat16):
+def _check_gemm(m, n, k, device, bias, out_dtype=torch.bfloat16, config=None):
     fp8 = _native_fp8(device)
     x = torch.randn(m, k, device=device)
     w = torch.randn(n, k, device=device)
@@ -59,7 +59,7 @@ def _check_gemm(m, n, k, device, bias, out_dtype=torch.bfloat16):
     b, scale_b = w_q.t(), w_scale.reshape(1, n)
     bias_t = torch.randn(n, device=device, dtype=torch.bfloat16) if bias else None
     out = poisoned((m, n), out_dtype, device)
-    assert fp8_rowwise_gemm(a, b, scale_a, scale_b, out_dtype, bias_t, out=out) is out
+    assert fp8_rowwise_gemm(a, b, scale_a, scale_b, out_dtype, bias_t, out=out, config=config) is out
     assert rel_err(out, fp8_rowwise_gemm_torch(a, b, scale_a, scale_b, out_dtype, bias_t)) < 1e-2
 
 
@@ -74,6 +74,24 @@ def test_gemm_small(m, n, k, bias, device):
                                            (4096, 14336, 4096, True), (3, 257, 8200, False)])
 def test_gemm_large(m, n, k, bias, out_dtype, device):
     _check_gemm(m, n, k, device, bias, out_dtype)
+
+
+# The TMA kernel (sm90+, and the interpreter): plain, persistent, and persistent with the
+# tile and K loops flattened; edges in M, N and K are the copy engine's zero-fill and clipping.
+TMA_CONFIGS = [{"tma": True}, {"tma": True, "persistent": True}, {"tma": True, "persistent": True, "flatten": True}]
+
+
+@pytest.mark.parametrize("config", TMA_CONFIGS, ids=["tma", "persistent", "flattened"])
+@pytest.mark.parametrize("m, n, k, bias", [(20, 40, 80, True), (33, 24, 64, False)])
+def test_gemm_tma_small(m, n, k, bias, config, device):
+    _check_gemm(m, n, k, device, bias, config=config)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("config", TMA_CONFIGS, ids=["tma", "persistent", "flattened"])
+@pytest.mark.parametrize("m, n, k, bias", [(8192, 8192, 8192, False), (777, 1000, 1104, True), (3, 264, 8208, False)])
+def test_gemm_tma_large(m, n, k, bias, config, device):
+    _check_gemm(m, n, k, device, bias, config=config)
 
 
 def test_fnuz_quantization_runs_where_the_arch_has_it(device):

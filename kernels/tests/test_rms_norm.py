@@ -13,22 +13,22 @@ SMALL = ((1, 64), (5, 64), (3, 100), (2, 300))
 LARGE = ((1, 4096), (7, 5120), (2, 1000), (128, 8192), (5, 12345), (33, 65536), (3, 16384))
 
 
-def _check_rms(shape, dtype, device):
+def _check_rms(shape, dtype, device, config=None):
     x = torch.randn(shape, dtype=dtype, device=device) * 3
     w = torch.randn(shape[-1], dtype=dtype, device=device)
     out = poisoned(shape, dtype, device)
-    assert rms_norm(x, w, 1e-5, out=out) is out
+    assert rms_norm(x, w, 1e-5, out=out, config=config) is out
     ref = rms_norm_torch(x.double(), w.double(), 1e-5, torch.float64)
     assert rel_err(out, ref) < TOLERANCE[dtype]
 
 
-def _check_add_rms(shape, dtype, device):
+def _check_add_rms(shape, dtype, device, config=None):
     x = torch.randn(shape, dtype=dtype, device=device)
     residual = torch.randn(shape, dtype=dtype, device=device)
     w = torch.randn(shape[-1], dtype=dtype, device=device)
     ref_out, ref_res = add_rms_norm_torch(x.double(), residual.double(), w.double(), 1e-6, torch.float64)
     out = poisoned(shape, dtype, device)
-    got_out, got_res = add_rms_norm(x, residual, w, 1e-6, out=out)
+    got_out, got_res = add_rms_norm(x, residual, w, 1e-6, out=out, config=config)
     assert got_out is out and got_res is residual
     assert rel_err(residual, ref_res) < TOLERANCE[dtype]
     assert rel_err(out, ref_out) < TOLERANCE[dtype]
@@ -58,6 +58,24 @@ def test_rms_norm_large(shape, dtype, device):
 @pytest.mark.parametrize("shape", LARGE)
 def test_add_rms_norm_large(shape, dtype, device):
     _check_add_rms(shape, dtype, device)
+
+
+# bf16 rows held in registers as their 16-bit patterns (``bf16_tile_max``) past the
+# single-tile limit; the interpreter's limit is 256, so 300 and 1000 take that path there.
+BITS = {"bf16_tile_max": 65536, "warps_by_block": [[2048, 4], [4096, 16], [16384, 16], [65536, 32]]}
+
+
+@pytest.mark.parametrize("shape", ((2, 300), (3, 1000)))
+def test_bf16_rows_in_registers_small(shape, device):
+    _check_rms(shape, torch.bfloat16, device, BITS)
+    _check_add_rms(shape, torch.bfloat16, device, BITS)
+    _check_rms(shape, torch.float16, device, BITS)  # not bf16: the tiled path
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ((33, 65536), (5, 12345), (3, 16384 + 8), (7, 40000)))
+def test_bf16_rows_in_registers_large(shape, device):
+    _check_rms(shape, torch.bfloat16, device, BITS)
 
 
 def test_rms_norm_3d_input_and_strided_rows(device):

@@ -100,7 +100,12 @@ DECODE_CONFIGS: dict[str, dict] = {
     # down: batch 8 x 8192 81 us (80% of copy) against 94 us at 2 and 87 us for the H100's
     # 2 rounded up; batch 1 x 32k 53.8 us against 55.5 us. The fused merge lost 10-20%
     # (the last split merges its group's heads one after another: 66 us at batch 1).
-    "cuda": {"programs_per_cu": 4},
+    # Second H200 sweep (sweep4-h200-2026-12-03.txt): the merge kernel reads 64 splits per
+    # step, so batch 1 x 32k (64 splits) merges in one step instead of four dependent ones:
+    # 53.6 -> 50.5 us; batch 8 (4 splits) unchanged. Page indices loaded a step ahead of
+    # the K/V loads (and K/V a step ahead in registers) did not move either case
+    # (sweep3-h200-2026-12-03.txt): the step's latency is not the index load's.
+    "cuda": {"programs_per_cu": 4, "merge_block_s": 64},
     "hip": {"num_stages": 1, "waves_per_eu": 2, "matrix_instr_nonkdim": 16, "kpack": 1},
     "cdna3": {"kpack": 2},
     "gfx950": {"kpack": 1},
