@@ -12,7 +12,7 @@ epilogue. AMD has no TMA: it keeps the pointer kernel.
 
 Layout the descriptors need (``describable``): ``a`` [M, K] row-major, ``b`` the
 transpose of a row-major [N, K] weight (FP8 wgmma reads both operands K-major),
-the output row-major, every row 16-byte aligned.
+the output row-major in a 16-bit dtype, every row 16-byte aligned.
 """
 
 from __future__ import annotations
@@ -94,10 +94,14 @@ def has_tma(target: Target) -> bool:
 
 
 def describable(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> bool:
-    """Whether a, b (the transpose of a row-major [N, K]) and out fit TMA descriptors."""
+    """Whether a, b (the transpose of a row-major [N, K]) and a 16-bit out fit TMA descriptors.
+
+    A float32 output takes the pointer kernel: its epilogue tile (128 x 256 x 4 bytes)
+    beside three stages of A/B would need 273 KiB of shared memory (H200 limit: 227 KiB).
+    """
     def rows_ok(t: torch.Tensor) -> bool:
         return t.stride(1) == 1 and (t.stride(0) * t.element_size()) % 16 == 0 and t.data_ptr() % 16 == 0
-    return rows_ok(a) and rows_ok(b.t()) and rows_ok(out)
+    return out.element_size() == 2 and rows_ok(a) and rows_ok(b.t()) and rows_ok(out)
 
 
 _launcher = SpecializedLauncher(fp8_gemm_tma_kernel)

@@ -41,6 +41,16 @@ def test_first_launch_per_key_dispatches_then_the_compiled_kernel_runs_with_args
     ]
 
 
+def test_direct_launches_get_a_three_dim_grid():
+    """A compiled kernel's launcher indexes grid[1] and grid[2]; a 1-D grid is padded (seen on the H200)."""
+    fn = _JitFunction()
+    launch = SpecializedLauncher(fn)
+    launch("key", (132,), {"BLOCK": 64, "n": 10, "x": "X"}, {})
+    launch("key", (132,), {"BLOCK": 64, "n": 11, "x": "Y"}, {})
+    launch("key", (7, 2), {"BLOCK": 64, "n": 12, "x": "Z"}, {})
+    assert [entry[1] for entry in fn.log] == [(132,), (132, 1, 1), (7, 2, 1)]
+
+
 def test_interpreted_launches_keep_nothing():
     fn = _JitFunction(returns_kernel=False)  # TRITON_INTERPRET=1: the launch returns None
     launch = SpecializedLauncher(fn)

@@ -63,7 +63,9 @@ def test_split_merge_by_kernel_or_by_the_last_split(case, fused_merge, device):
     16 tokens per loop step on every backend, so these short sequences split as asked.
     """
     _run(*case[:6], device, num_splits=case[6] or 3, fused_merge=fused_merge, block_n=16)
-    if fused_merge and case[6] != 1:
+    # Sequences of at most one 16-token step give one split whatever is asked: no merge,
+    # so no counters (whether some existed depended on which tests ran before, under -n 8).
+    if fused_merge and case[6] != 1 and max(case[0]) > 16:
         assert_counters_zero(device)
         _run(*case[:6], device, num_splits=case[6] or 3, fused_merge=True, block_n=16)  # on the same counters
 
