@@ -52,6 +52,22 @@ def _scaled_store(acc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, off_m, off_n,
     c_desc.store([off_m, off_n], acc.to(c_desc.dtype))
 
 
+@triton.jit
+def _gemm_tile(a_desc, b_desc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, tile, num_pid_m, num_pid_n, k_tiles,
+               M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+               GROUP_M: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """One output tile: the K loop over descriptor loads, then the scaled store."""
+    pid_m, pid_n = _tile_of(tile, num_pid_m, num_pid_n, GROUP_M)
+    off_m = pid_m * BLOCK_M
+    off_n = pid_n * BLOCK_N
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for ki in range(k_tiles):
+        a = a_desc.load([off_m, ki * BLOCK_K])
+        b = b_desc.load([off_n, ki * BLOCK_K])
+        acc = tl.dot(a, b.T, acc)
+    _scaled_store(acc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, off_m, off_n, M, N, BLOCK_M, BLOCK_N, HAS_BIAS)
+
+
 @triton.jit(do_not_specialize=["M"])
 def fp8_gemm_tma_kernel(a_desc, b_desc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, M, N, K,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -61,29 +77,12 @@ def fp8_gemm_tma_kernel(a_desc, b_desc, c_desc, scale_a_ptr, scale_b_ptr, bias_p
     num_pid_n = tl.cdiv(N, BLOCK_N)
     k_tiles = tl.cdiv(K, BLOCK_K)
     if PERSISTENT:
-        num_tiles = num_pid_m * num_pid_n
-        for tile in tl.range(tl.program_id(0), num_tiles, tl.num_programs(0), flatten=FLATTEN):
-            pid_m, pid_n = _tile_of(tile, num_pid_m, num_pid_n, GROUP_M)
-            off_m = pid_m * BLOCK_M
-            off_n = pid_n * BLOCK_N
-            acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-            for ki in range(k_tiles):
-                a = a_desc.load([off_m, ki * BLOCK_K])
-                b = b_desc.load([off_n, ki * BLOCK_K])
-                acc = tl.dot(a, b.T, acc)
-            _scaled_store(acc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, off_m, off_n, M, N,
-                          BLOCK_M, BLOCK_N, HAS_BIAS)
+        for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, tl.num_programs(0), flatten=FLATTEN):
+            _gemm_tile(a_desc, b_desc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, tile, num_pid_m, num_pid_n,
+                       k_tiles, M, N, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, HAS_BIAS)
     else:
-        pid_m, pid_n = _tile_of(tl.program_id(0), num_pid_m, num_pid_n, GROUP_M)
-        off_m = pid_m * BLOCK_M
-        off_n = pid_n * BLOCK_N
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for ki in range(k_tiles):
-            a = a_desc.load([off_m, ki * BLOCK_K])
-            b = b_desc.load([off_n, ki * BLOCK_K])
-            acc = tl.dot(a, b.T, acc)
-        _scaled_store(acc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, off_m, off_n, M, N,
-                      BLOCK_M, BLOCK_N, HAS_BIAS)
+        _gemm_tile(a_desc, b_desc, c_desc, scale_a_ptr, scale_b_ptr, bias_ptr, tl.program_id(0), num_pid_m,
+                   num_pid_n, k_tiles, M, N, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, HAS_BIAS)
 
 
 def has_tma(target: Target) -> bool:
