@@ -28,7 +28,7 @@ from rocstack_kernels.configs import (
 from rocstack_kernels.fp8_quant import FP8_DTYPES, quantize_fp8_per_token, quantize_fp8_per_token_torch
 from rocstack_kernels.launch import cdiv
 from rocstack_kernels.registry import BenchCase, BenchSetup, KernelEntry, Specialization, Unsupported
-from rocstack_kernels.target import Target, target_of
+from rocstack_kernels.target import Target, compute_units, target_of
 
 OUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 _MAX_ELEMENTS = 2**31  # offsets are 32-bit inside the kernel
@@ -170,7 +170,7 @@ def fp8_rowwise_gemm(a_fp8: torch.Tensor, b_fp8: torch.Tensor, scale_a: torch.Te
     if _uses_tma(target, _config(target, override_key(config)), a_fp8, b_fp8, out):
         constexprs, options = _plan(target, k, bias is not None, config, tma=True)
         fp8_gemm_tma.launch(a_fp8, b_fp8, out, scale_a, scale_b, bias, constexprs, options,
-                            _compute_units(a_fp8.device))
+                            compute_units(a_fp8.device))
         return out
     constexprs, options = _plan(target, k, bias is not None, config)
     grid = (cdiv(m, constexprs["BLOCK_M"]) * cdiv(n, constexprs["BLOCK_N"]),)
@@ -178,12 +178,6 @@ def fp8_rowwise_gemm(a_fp8: torch.Tensor, b_fp8: torch.Tensor, scale_a: torch.Te
                            m, n, k, a_fp8.stride(0), a_fp8.stride(1), b_fp8.stride(0), b_fp8.stride(1),
                            out.stride(0), out.stride(1), **constexprs, **options)
     return out
-
-
-def _compute_units(device: torch.device) -> int:
-    if target_of(device).backend == "interpreter":
-        return 4
-    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def fp8_rowwise_gemm_torch(a_fp8, b_fp8, scale_a, scale_b, out_dtype=torch.bfloat16, bias=None):

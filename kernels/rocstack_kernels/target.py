@@ -121,3 +121,16 @@ def target_of(device: torch.device) -> Target:
         return INTERPRETER
     index = device.index if device.index is not None else torch.cuda.current_device()
     return _device_target(index)
+
+
+@functools.lru_cache(maxsize=None)
+def _multiprocessors(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def compute_units(device: torch.device) -> int:
+    """Multiprocessors (CUs / SMs) of ``device``, for grids sized to fill it; 4 under the
+    interpreter, where launches run on the CPU. Cached per device: launchers ask every call."""
+    if target_of(device).backend == "interpreter":
+        return 4
+    return _multiprocessors(device.index if device.index is not None else torch.cuda.current_device())

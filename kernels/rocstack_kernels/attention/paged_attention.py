@@ -43,7 +43,7 @@ from rocstack_kernels.checks import check_same_device, check_tensor
 from rocstack_kernels.configs import AMD_ONLY_OPTIONS, launch_options, with_override
 from rocstack_kernels.launch import cdiv, next_power_of_2
 from rocstack_kernels.registry import KernelEntry, Specialization, cases_in
-from rocstack_kernels.target import Target, target_of
+from rocstack_kernels.target import Target, compute_units, target_of
 
 SUPPORTED_HEAD_DIMS = (64, 128, 256)
 
@@ -249,20 +249,11 @@ def _split_plan(device: torch.device, batch: int, kv_heads: int, context_bound: 
     if policy.get("num_splits"):
         splits = policy["num_splits"]
     else:
-        cus = 4 if target_of(device).backend == "interpreter" else _compute_units(device)
+        cus = compute_units(device)
         wanted = max(1, policy["programs_per_cu"] * cus // max(batch * kv_heads, 1))
         splits = min(wanted, cdiv(bound, policy["min_split_tokens"]), policy["max_splits"])
     tokens = cdiv(cdiv(bound, max(splits, 1)), block_n) * block_n
     return cdiv(bound, tokens), tokens
-
-
-@functools.lru_cache(maxsize=None)
-def _compute_units_of(index: int) -> int:
-    return torch.cuda.get_device_properties(index).multi_processor_count
-
-
-def _compute_units(device: torch.device) -> int:
-    return _compute_units_of(device.index if device.index is not None else torch.cuda.current_device())
 
 
 @functools.lru_cache(maxsize=None)
